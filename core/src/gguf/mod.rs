@@ -1,0 +1,239 @@
+//! GGUF files: a validating reader over mmap (versions 2 and 3) and a writer.
+//!
+//! Everything read from a file is checked against hard limits before it is used or
+//! allocated: a truncated or hostile file gives a typed error naming where it went wrong.
+
+mod reader;
+mod value;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use reader::Limits;
+pub use value::{Array, Metadata, Value, ValueType};
+pub use writer::{GgufWriter, TensorToWrite};
+
+use crate::quant::GgmlType;
+
+pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
+pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// ggml tensors have at most four dimensions.
+pub const MAX_DIMS: usize = 4;
+
+/// What went wrong reading or validating a GGUF file.
+#[derive(Debug, thiserror::Error)]
+pub enum GgufError {
+    #[error("cannot open {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("not a GGUF file: magic bytes are {found:?}, expected \"GGUF\"")]
+    BadMagic { found: Vec<u8> },
+    #[error("unsupported GGUF version {version} (Joule reads versions 2 and 3)")]
+    UnsupportedVersion { version: u32 },
+    #[error("file truncated reading {what} at offset {offset}: need {needed} bytes, {bytes_left} left")]
+    Truncated {
+        what: String,
+        offset: u64,
+        needed: u64,
+        bytes_left: u64,
+    },
+    #[error("{what} at offset {offset} is {value}, over the limit of {limit}")]
+    LimitExceeded {
+        what: String,
+        offset: u64,
+        value: u64,
+        limit: u64,
+    },
+    #[error("{what} at offset {offset} is not valid UTF-8")]
+    InvalidUtf8 { what: String, offset: u64 },
+    #[error("metadata key '{key}' at offset {offset} has unknown value type {type_id}")]
+    UnknownValueType { key: String, offset: u64, type_id: u32 },
+    #[error("metadata key '{key}' appears twice")]
+    DuplicateKey { key: String },
+    #[error("metadata key '{key}' is missing")]
+    MissingKey { key: String },
+    #[error("metadata key '{key}' should be {expected} but is {found}")]
+    WrongType {
+        key: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("metadata key '{key}' has value {value}, out of range")]
+    ValueOutOfRange { key: String, value: String },
+    #[error("general.alignment is {value}; it must be a power of two between 1 and 65536")]
+    BadAlignment { value: u64 },
+    #[error("tensor '{name}' appears twice")]
+    DuplicateTensor { name: String },
+    #[error("tensor '{name}' has unknown type id {type_id}")]
+    UnknownTensorType { name: String, type_id: u32 },
+    #[error("tensor '{name}' has type {ggml_type}, which Joule cannot compute with")]
+    UnsupportedTensorType { name: String, ggml_type: GgmlType },
+    #[error("tensor '{name}' has a bad shape {dims:?}: {reason}")]
+    BadShape {
+        name: String,
+        dims: Vec<u64>,
+        reason: String,
+    },
+    #[error("tensor '{name}' data offset {offset} is not a multiple of the alignment {alignment}")]
+    Misaligned { name: String, offset: u64, alignment: u64 },
+    #[error(
+        "tensor '{name}' data [{start}, {end}) lies outside the file's {file_len} bytes \
+         (file truncated or offset corrupt)"
+    )]
+    TensorOutOfBounds {
+        name: String,
+        start: u64,
+        end: u64,
+        file_len: u64,
+    },
+    #[error("tensors '{first}' and '{second}' overlap in the file")]
+    OverlappingTensors { first: String, second: String },
+    #[error("tensor '{name}' is missing")]
+    MissingTensor { name: String },
+}
+
+/// One tensor's description from the file header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    /// ggml order: `dims[0]` is the row length (contiguous), then rows, ...
+    pub dims: Vec<u64>,
+    pub ggml_type: GgmlType,
+    /// Offset of the data relative to the start of the data section.
+    pub offset: u64,
+    /// Bytes of data, computed from the shape and type.
+    pub size: u64,
+}
+
+impl TensorInfo {
+    pub fn n_elements(&self) -> u64 {
+        self.dims.iter().product()
+    }
+
+    /// Row length (the first dimension).
+    pub fn row_len(&self) -> usize {
+        self.dims.first().copied().unwrap_or(1) as usize
+    }
+
+    /// Number of rows (product of every dimension but the first).
+    pub fn n_rows(&self) -> usize {
+        self.dims.iter().skip(1).product::<u64>() as usize
+    }
+}
+
+/// The bytes behind a file: a read-only map, or an owned buffer (8-byte aligned) for
+/// files built in memory by tests and tools.
+enum Backing {
+    Mapped(memmap2::Mmap),
+    Owned { words: Vec<u64>, len: usize },
+}
+
+impl Backing {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Backing::Mapped(m) => m,
+            Backing::Owned { words, len } => &bytemuck::cast_slice(words)[..*len],
+        }
+    }
+}
+
+/// A parsed and validated GGUF file. Cheap to clone (the bytes are shared).
+#[derive(Clone)]
+pub struct GgufFile {
+    backing: Arc<Backing>,
+    pub version: u32,
+    pub alignment: u64,
+    pub metadata: Metadata,
+    pub tensors: Vec<TensorInfo>,
+    /// Start of the tensor data section in the file.
+    pub data_offset: u64,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for GgufFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GgufFile")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .field("metadata_keys", &self.metadata.len())
+            .field("tensors", &self.tensors.len())
+            .finish()
+    }
+}
+
+impl GgufFile {
+    /// Maps and validates a file with the default limits.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, GgufError> {
+        Self::open_with_limits(path, &Limits::default())
+    }
+
+    pub fn open_with_limits(path: impl AsRef<Path>, limits: &Limits) -> Result<Self, GgufError> {
+        let path = path.as_ref();
+        let io_err = |source| GgufError::Io { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(io_err)?;
+        let map = crate::mmap::map_read_only(&file).map_err(io_err)?;
+        let mut f = Self::from_backing(Backing::Mapped(map), limits)?;
+        f.path = Some(path.to_path_buf());
+        Ok(f)
+    }
+
+    /// Parses a file held in memory (copied into an aligned buffer).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, GgufError> {
+        Self::from_bytes_with_limits(bytes, &Limits::default())
+    }
+
+    pub fn from_bytes_with_limits(bytes: &[u8], limits: &Limits) -> Result<Self, GgufError> {
+        let mut words = vec![0u64; bytes.len().div_ceil(8)];
+        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        Self::from_backing(Backing::Owned { words, len: bytes.len() }, limits)
+    }
+
+    fn from_backing(backing: Backing, limits: &Limits) -> Result<Self, GgufError> {
+        let parsed = reader::parse(backing.bytes(), limits)?;
+        Ok(Self {
+            backing: Arc::new(backing),
+            version: parsed.version,
+            alignment: parsed.alignment,
+            metadata: parsed.metadata,
+            tensors: parsed.tensors,
+            data_offset: parsed.data_offset,
+            path: None,
+        })
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Size of the whole file in bytes.
+    pub fn file_size(&self) -> u64 {
+        self.backing.bytes().len() as u64
+    }
+
+    pub fn tensor_info(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The raw bytes of a tensor (bounds were validated when the file was read).
+    pub fn tensor_data(&self, info: &TensorInfo) -> &[u8] {
+        let start = (self.data_offset + info.offset) as usize;
+        &self.backing.bytes()[start..start + info.size as usize]
+    }
+
+    /// Looks a tensor up by name and returns its info and bytes.
+    pub fn tensor(&self, name: &str) -> Result<(&TensorInfo, &[u8]), GgufError> {
+        let info = self
+            .tensor_info(name)
+            .ok_or_else(|| GgufError::MissingTensor { name: name.to_string() })?;
+        Ok((info, self.tensor_data(info)))
+    }
+
+    /// Bytes of all tensor data.
+    pub fn tensor_bytes_total(&self) -> u64 {
+        self.tensors.iter().map(|t| t.size).sum()
+    }
+}
