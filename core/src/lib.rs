@@ -7,12 +7,15 @@
 
 pub mod chat;
 pub mod energy;
+pub mod engine;
 pub mod error;
 pub mod gguf;
 pub mod kernels;
 mod mmap;
 pub mod model;
 pub mod quant;
+pub mod sampling;
+pub mod threads;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

@@ -141,6 +141,26 @@ impl Backing {
     }
 }
 
+/// Shared, read-only bytes of one tensor (the file stays mapped while a handle lives).
+#[derive(Clone)]
+pub struct TensorBytes {
+    backing: Arc<Backing>,
+    start: usize,
+    len: usize,
+}
+
+impl TensorBytes {
+    pub fn as_slice(&self) -> &[u8] {
+        &self.backing.bytes()[self.start..self.start + self.len]
+    }
+}
+
+impl std::fmt::Debug for TensorBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TensorBytes({} bytes at {})", self.len, self.start)
+    }
+}
+
 /// A parsed and validated GGUF file. Cheap to clone (the bytes are shared).
 #[derive(Clone)]
 pub struct GgufFile {
@@ -230,6 +250,15 @@ impl GgufFile {
             .tensor_info(name)
             .ok_or_else(|| GgufError::MissingTensor { name: name.to_string() })?;
         Ok((info, self.tensor_data(info)))
+    }
+
+    /// A cheap, owned handle on a tensor's bytes that keeps the file mapped.
+    pub fn tensor_bytes(&self, info: &TensorInfo) -> TensorBytes {
+        TensorBytes {
+            backing: Arc::clone(&self.backing),
+            start: (self.data_offset + info.offset) as usize,
+            len: info.size as usize,
+        }
     }
 
     /// Bytes of all tensor data.

@@ -1,0 +1,73 @@
+//! Teacher-forced scoring: the model's distribution at every step of a given
+//! continuation, the comparison the reference tests (and `joule score`) use.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{ForwardState, KvCache, Logits, Model, forward};
+use crate::sampling::log_softmax;
+use crate::threads::ThreadPool;
+
+/// The distribution after the prompt and the first `step` continuation tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepScore {
+    pub step: usize,
+    /// The `top` most likely `(token, natural-log probability)`, most likely first.
+    pub top: Vec<(u32, f32)>,
+    /// Log-probabilities of every token, when asked for.
+    #[serde(skip)]
+    pub log_probs: Vec<f32>,
+}
+
+/// Scores `continuation` after `prompt`: one step per continuation token (the
+/// distribution that token was drawn from). `keep_full` keeps every log-probability.
+pub fn score(
+    model: &Model,
+    pool: &ThreadPool,
+    max_batch: usize,
+    prompt: &[u32],
+    continuation: &[u32],
+    top: usize,
+    keep_full: bool,
+) -> Result<Vec<StepScore>> {
+    if prompt.is_empty() {
+        return Err(Error::InvalidArgument("scoring needs at least one prompt token".into()));
+    }
+    // The last continuation token is never fed: nothing is predicted after it.
+    let mut input: Vec<u32> = prompt.to_vec();
+    input.extend_from_slice(&continuation[..continuation.len().saturating_sub(1)]);
+    let mut kv = KvCache::new(&model.config, input.len())?;
+    let mut state = ForwardState::new(model, max_batch.min(input.len()));
+    let first_wanted = prompt.len() - 1;
+    let mut steps = Vec::with_capacity(continuation.len());
+    let mut done = 0;
+    for chunk in input.chunks(state.max_batch()) {
+        let wanted = done + chunk.len() > first_wanted;
+        forward(model, pool, &mut state, &mut kv, chunk, if wanted { Logits::All } else { Logits::None })?;
+        if wanted {
+            for row in 0..chunk.len() {
+                let pos = done + row;
+                if pos < first_wanted {
+                    continue;
+                }
+                let lp = log_softmax(state.logits_row(row));
+                steps.push(StepScore { step: pos - first_wanted, top: top_k(&lp, top), log_probs: if keep_full { lp } else { Vec::new() } });
+            }
+        }
+        done += chunk.len();
+    }
+    Ok(steps)
+}
+
+/// The `k` largest entries as `(index, value)`, largest first (lowest index on ties).
+pub fn top_k(values: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut idx: Vec<u32> = (0..values.len() as u32).collect();
+    let cmp = |a: &u32, b: &u32| values[*b as usize].total_cmp(&values[*a as usize]).then(a.cmp(b));
+    let k = k.min(idx.len());
+    if k > 0 && k < idx.len() {
+        idx.select_nth_unstable_by(k - 1, cmp);
+    }
+    idx.truncate(k);
+    idx.sort_by(cmp);
+    idx.into_iter().map(|i| (i, values[i as usize])).collect()
+}

@@ -1,0 +1,322 @@
+//! A conversation: its messages, its KV cache (reused across turns, so a new turn only
+//! prefills what changed), streaming output, and a cancel flag another thread can set.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::Engine;
+use super::report::{StopReason, TurnReport, peak_rss_bytes, rate};
+use super::stop::StopStrings;
+use crate::chat::ChatMessage;
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::model::{ForwardState, KvCache, Logits, forward};
+use crate::sampling::{Sampler, SamplingParams};
+use crate::tokenizer::StreamDecoder;
+
+/// Per-turn options.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenerateOptions {
+    /// Limit of generated tokens (None: the engine's default).
+    pub max_tokens: Option<usize>,
+    /// Generation stops before any of these strings; they are not shown.
+    pub stop: Vec<String>,
+}
+
+/// Cancels a session's generation from any thread. Checked between tokens (and between
+/// prefill batches); the turn then ends with `StopReason::Cancelled`.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn clear(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// One conversation with a model.
+pub struct Session {
+    engine: Arc<Engine>,
+    kv: KvCache,
+    state: ForwardState,
+    sampler: Sampler,
+    messages: Vec<ChatMessage>,
+    cancel: CancelFlag,
+}
+
+/// What one turn produced.
+struct TurnOutput {
+    text: String,
+    report: TurnReport,
+}
+
+impl Session {
+    pub(super) fn new(engine: Arc<Engine>) -> Result<Self> {
+        let kv = KvCache::new(&engine.model().config, engine.context())?;
+        let state = ForwardState::new(engine.model(), engine.options().batch.min(engine.context()));
+        let sampler = Sampler::new(engine.options().sampling.clone());
+        Ok(Self { engine, kv, state, sampler, messages: Vec::new(), cancel: CancelFlag::default() })
+    }
+
+    /// A handle that cancels this session's current or next generation.
+    pub fn cancel_flag(&self) -> CancelFlag {
+        self.cancel.clone()
+    }
+
+    pub fn messages(&self) -> &[ChatMessage] {
+        &self.messages
+    }
+
+    /// Tokens held in the KV cache.
+    pub fn context_used(&self) -> usize {
+        self.kv.len()
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Replaces the sampling settings (and restarts the random sequence at their seed).
+    pub fn set_sampling(&mut self, params: SamplingParams) -> Result<()> {
+        params.validate().map_err(Error::InvalidArgument)?;
+        self.sampler = Sampler::new(params);
+        Ok(())
+    }
+
+    /// Sets the system prompt (first message of the conversation), replacing any
+    /// earlier one. Takes effect at the next turn.
+    pub fn add_system(&mut self, text: &str) {
+        match self.messages.first_mut() {
+            Some(m) if m.role == "system" => m.content = text.to_string(),
+            _ => self.messages.insert(0, ChatMessage::system(text)),
+        }
+    }
+
+    /// Forgets the conversation and empties the cache.
+    pub fn reset(&mut self) {
+        self.messages.clear();
+        self.kv.clear();
+        self.cancel.clear();
+    }
+
+    /// Sends a user message and streams the assistant's answer through `on_text`.
+    /// The conversation keeps both messages; a cancelled turn keeps what was generated
+    /// (or nothing, if cancelled before the first token). On error the conversation is
+    /// unchanged.
+    pub fn send(&mut self, user: &str, opts: &GenerateOptions, on_text: &mut dyn FnMut(&str)) -> Result<TurnReport> {
+        self.send_message(ChatMessage::user(user), opts, on_text)
+    }
+
+    /// Like [`send`](Self::send) for any message (e.g. a system prompt as the first).
+    pub fn send_message(
+        &mut self,
+        message: ChatMessage,
+        opts: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<TurnReport> {
+        let start = Instant::now();
+        let mut conversation = self.messages.clone();
+        conversation.push(message);
+        let prompt = self.engine.template().render(&conversation, true)?;
+        let tokens = self.prompt_tokens(&prompt)?;
+        let out = self.run_turn(start, &tokens, opts, on_text)?;
+        if out.report.generated_tokens > 0 || out.report.stop_reason != StopReason::Cancelled {
+            conversation.push(ChatMessage::assistant(&out.text));
+            self.messages = conversation;
+        }
+        Ok(out.report)
+    }
+
+    /// Continues raw text with no chat template (base models, completion tasks). The
+    /// cache is reused where `prompt` starts like the previous call's tokens.
+    pub fn complete(&mut self, prompt: &str, opts: &GenerateOptions, on_text: &mut dyn FnMut(&str)) -> Result<TurnReport> {
+        let start = Instant::now();
+        let tokens = self.prompt_tokens(prompt)?;
+        Ok(self.run_turn(start, &tokens, opts, on_text)?.report)
+    }
+
+    /// Tokens of a rendered prompt: special tokens parsed, BOS added when the model
+    /// wants it and the template did not write it.
+    fn prompt_tokens(&self, prompt: &str) -> Result<Vec<u32>> {
+        let tok = self.engine.tokenizer();
+        let mut tokens = tok.encode(prompt, true)?;
+        if tok.add_bos() && tokens.first() != Some(&tok.bos_id()) {
+            tokens.insert(0, tok.bos_id());
+        }
+        if tokens.is_empty() {
+            return Err(Error::InvalidArgument("the prompt is empty".into()));
+        }
+        Ok(tokens)
+    }
+
+    fn run_turn(
+        &mut self,
+        start: Instant,
+        tokens: &[u32],
+        opts: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<TurnOutput> {
+        let engine = Arc::clone(&self.engine);
+        let (model, pool) = (engine.model(), engine.pool());
+        let capacity = self.kv.capacity();
+        // Reuse the cached prefix; at least the last prompt token is run again, since its
+        // logits start the answer.
+        // After an eviction the cached slots no longer line up with the token list.
+        let evicted = self.kv.len() != self.kv.next_position() as usize;
+        let reused = if evicted { 0 } else { common_prefix(self.kv.tokens(), tokens).min(tokens.len() - 1) };
+        if tokens.len() > capacity {
+            return Err(Error::ContextOverflow {
+                needed: tokens.len() - reused,
+                available: capacity - reused,
+                context: capacity,
+                used: reused,
+            });
+        }
+        if evicted {
+            self.kv.clear();
+        }
+        self.kv.truncate(reused);
+        let new = &tokens[reused..];
+
+        // Prefill.
+        let prefill_start = Instant::now();
+        let chunks = new.chunks(self.state.max_batch()).count();
+        for (i, chunk) in new.chunks(self.state.max_batch()).enumerate() {
+            if self.cancel.is_cancelled() {
+                return Ok(self.finish_cancelled(start, tokens.len(), reused));
+            }
+            let want = if i + 1 == chunks { Logits::Last } else { Logits::None };
+            forward(model, pool, &mut self.state, &mut self.kv, chunk, want)?;
+        }
+        let prefill_ms = ms_since(prefill_start);
+
+        // Decode.
+        let max_tokens = opts.max_tokens.unwrap_or(engine.options().max_tokens);
+        let tokenizer = engine.tokenizer();
+        let mut decoder = StreamDecoder::new(tokenizer);
+        let mut stops = StopStrings::new(&opts.stop);
+        let mut text = String::new();
+        let mut generated = 0usize;
+        let mut first_token_at: Option<Instant> = None;
+        let mut emit = |piece: &str, text: &mut String| {
+            if !piece.is_empty() {
+                text.push_str(piece);
+                on_text(piece);
+            }
+        };
+        let stop_reason = loop {
+            if generated >= max_tokens {
+                break StopReason::MaxTokens;
+            }
+            let mut logits = self.state.logits_row(0).to_vec();
+            let token = self.sampler.sample(&mut logits, self.kv.tokens());
+            first_token_at.get_or_insert_with(Instant::now);
+            if tokenizer.is_eog(token) {
+                break StopReason::EndOfGeneration;
+            }
+            generated += 1;
+            let (safe, hit) = stops.push(&decoder.push(token));
+            emit(&safe, &mut text);
+            if hit {
+                break StopReason::StopString;
+            }
+            if self.cancel.is_cancelled() {
+                break StopReason::Cancelled;
+            }
+            if generated >= max_tokens {
+                break StopReason::MaxTokens;
+            }
+            if self.kv.free() == 0 {
+                break StopReason::ContextFull;
+            }
+            forward(model, pool, &mut self.state, &mut self.kv, &[token], Logits::Last)?;
+        };
+        if stop_reason != StopReason::StopString {
+            let (safe, hit) = stops.push(&decoder.finish());
+            emit(&safe, &mut text);
+            if !hit {
+                emit(&stops.finish(), &mut text);
+            }
+        }
+        self.cancel.clear();
+
+        let end = Instant::now();
+        let first = first_token_at.unwrap_or(end);
+        let decode_ms = (end - first).as_secs_f64() * 1000.0;
+        let prefilled = new.len();
+        Ok(TurnOutput {
+            text,
+            report: TurnReport {
+                prompt_tokens: tokens.len(),
+                reused_tokens: reused,
+                prefill_tokens: prefilled,
+                generated_tokens: generated,
+                stop_reason,
+                time_to_first_token_ms: (first - start).as_secs_f64() * 1000.0,
+                prefill_ms,
+                prefill_tokens_per_s: rate(prefilled, prefill_ms),
+                decode_ms,
+                decode_tokens_per_s: rate(generated.saturating_sub(1), decode_ms),
+                total_ms: ms_since(start),
+                ..self.base_report()
+            },
+        })
+    }
+
+    fn finish_cancelled(&mut self, start: Instant, prompt_tokens: usize, reused: usize) -> TurnOutput {
+        self.cancel.clear();
+        TurnOutput {
+            text: String::new(),
+            report: TurnReport {
+                prompt_tokens,
+                reused_tokens: reused,
+                stop_reason: StopReason::Cancelled,
+                total_ms: ms_since(start),
+                ..self.base_report()
+            },
+        }
+    }
+
+    /// A report with the session-wide fields filled and the per-turn ones zero.
+    fn base_report(&self) -> TurnReport {
+        TurnReport {
+            prompt_tokens: 0,
+            reused_tokens: 0,
+            prefill_tokens: 0,
+            generated_tokens: 0,
+            stop_reason: StopReason::Cancelled,
+            time_to_first_token_ms: 0.0,
+            prefill_ms: 0.0,
+            prefill_tokens_per_s: 0.0,
+            decode_ms: 0.0,
+            decode_tokens_per_s: 0.0,
+            total_ms: 0.0,
+            peak_rss_bytes: peak_rss_bytes(),
+            context_used: self.kv.len(),
+            context_size: self.kv.capacity(),
+            threads: self.engine.pool().n_threads(),
+            kernel: kernels::kernels().name.to_string(),
+            precision: self.engine.options().precision.name().to_string(),
+        }
+    }
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}

@@ -1,0 +1,138 @@
+//! The key/value cache: one slot per processed token, in position order, with keys
+//! stored after rotary embedding. Entries can be dropped and the rest compacted; each
+//! slot keeps the position it was rotated with, so RoPE stays right after eviction.
+
+use crate::error::{Error, Result};
+use crate::model::config::ModelConfig;
+
+#[derive(Debug)]
+pub struct KvCache {
+    capacity: usize,
+    kv_dim: usize,
+    /// Per layer `[capacity, kv_dim]`: keys after rope.
+    k: Vec<Vec<f32>>,
+    /// Per layer `[capacity, kv_dim]`.
+    v: Vec<Vec<f32>>,
+    /// Token id of each used slot.
+    tokens: Vec<u32>,
+    /// Rope position of each used slot.
+    positions: Vec<u32>,
+    /// Position the next token takes (one past the last processed token, even after
+    /// slots were evicted).
+    next_position: u32,
+}
+
+impl KvCache {
+    /// Reserves a cache for `capacity` tokens. Memory is zero-initialised by the
+    /// allocator, so pages become resident only as slots are written.
+    pub fn new(cfg: &ModelConfig, capacity: usize) -> Result<Self> {
+        let kv_dim = cfg.kv_dim();
+        let per_layer = capacity.checked_mul(kv_dim).filter(|&n| n <= isize::MAX as usize / 8).ok_or_else(|| {
+            Error::InvalidArgument(format!("context of {capacity} tokens is too large for this model"))
+        })?;
+        Ok(Self {
+            capacity,
+            kv_dim,
+            k: (0..cfg.n_layers).map(|_| vec![0.0; per_layer]).collect(),
+            v: (0..cfg.n_layers).map(|_| vec![0.0; per_layer]).collect(),
+            tokens: Vec::with_capacity(capacity),
+            positions: Vec::with_capacity(capacity),
+            next_position: 0,
+        })
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Slots in use.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    pub fn free(&self) -> usize {
+        self.capacity - self.len()
+    }
+
+    /// Tokens held, in order.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    pub fn positions(&self) -> &[u32] {
+        &self.positions
+    }
+
+    pub fn next_position(&self) -> u32 {
+        self.next_position
+    }
+
+    pub fn clear(&mut self) {
+        self.tokens.clear();
+        self.positions.clear();
+        self.next_position = 0;
+    }
+
+    /// Keeps the first `n` slots (a conversation rewound to a common prefix).
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.len() {
+            self.tokens.truncate(n);
+            self.positions.truncate(n);
+            self.next_position = self.positions.last().map_or(0, |p| p + 1);
+        }
+    }
+
+    /// Drops the slots for which `keep` is false and compacts the rest, keeping their
+    /// order and rope positions. The next token still takes the next position.
+    pub fn retain(&mut self, keep: &[bool]) {
+        assert_eq!(keep.len(), self.len(), "one keep flag per slot");
+        let d = self.kv_dim;
+        let mut dst = 0;
+        for src in 0..self.len() {
+            if !keep[src] {
+                continue;
+            }
+            if dst != src {
+                for layer in self.k.iter_mut().chain(self.v.iter_mut()) {
+                    layer.copy_within(src * d..(src + 1) * d, dst * d);
+                }
+                self.tokens[dst] = self.tokens[src];
+                self.positions[dst] = self.positions[src];
+            }
+            dst += 1;
+        }
+        self.tokens.truncate(dst);
+        self.positions.truncate(dst);
+    }
+
+    /// Appends `tokens` at the next positions (their keys and values are written by the
+    /// forward pass through `layer_mut`) and returns the first new slot.
+    pub(crate) fn push_tokens(&mut self, tokens: &[u32]) -> usize {
+        debug_assert!(tokens.len() <= self.free());
+        let first = self.len();
+        for &t in tokens {
+            self.tokens.push(t);
+            self.positions.push(self.next_position);
+            self.next_position += 1;
+        }
+        first
+    }
+
+    /// Keys and values of one layer, `[capacity, kv_dim]` each.
+    pub(crate) fn layer(&self, layer: usize) -> (&[f32], &[f32]) {
+        (&self.k[layer], &self.v[layer])
+    }
+
+    pub(crate) fn layer_mut(&mut self, layer: usize) -> (&mut [f32], &mut [f32]) {
+        (&mut self.k[layer], &mut self.v[layer])
+    }
+
+    /// Bytes reserved for keys and values.
+    pub fn bytes_reserved(&self) -> usize {
+        2 * self.k.len() * self.capacity * self.kv_dim * std::mem::size_of::<f32>()
+    }
+}

@@ -1,0 +1,254 @@
+//! A small thread pool started once per engine: every job runs on all threads at once
+//! (the caller's thread is thread 0), the way a forward pass splits each matmul and the
+//! attention heads. Workers spin briefly between jobs, then sleep, so the back-to-back
+//! jobs of one token cost no wake-up while an idle engine costs no CPU.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The job signature: `f(thread_index, n_threads)`.
+type Job<'a> = dyn Fn(usize, usize) + Sync + 'a;
+
+/// How long a worker spins for the next job before sleeping.
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(200);
+
+struct Shared {
+    n_threads: usize,
+    /// Incremented once per job; workers run a job when they see it change.
+    epoch: AtomicU64,
+    /// The current job: a pointer to a `&Job` on the dispatching thread's stack.
+    job: AtomicPtr<&'static Job<'static>>,
+    /// Workers that finished the current job.
+    done: AtomicUsize,
+    panicked: AtomicBool,
+    shutdown: AtomicBool,
+    sleepers: AtomicUsize,
+    sleep_lock: Mutex<()>,
+    wake: Condvar,
+}
+
+/// A fixed set of worker threads. `run` is serialised: one job at a time per pool.
+pub struct ThreadPool {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    dispatch: Mutex<()>,
+}
+
+impl ThreadPool {
+    /// Starts `n_threads - 1` workers (the caller of `run` is the last thread).
+    pub fn new(n_threads: usize) -> std::io::Result<Self> {
+        let n_threads = n_threads.max(1);
+        let shared = Arc::new(Shared {
+            n_threads,
+            epoch: AtomicU64::new(0),
+            job: AtomicPtr::new(std::ptr::null_mut()),
+            done: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            sleepers: AtomicUsize::new(0),
+            sleep_lock: Mutex::new(()),
+            wake: Condvar::new(),
+        });
+        let mut pool = Self { shared, workers: Vec::new(), dispatch: Mutex::new(()) };
+        for index in 1..n_threads {
+            let shared = Arc::clone(&pool.shared);
+            // On failure, dropping `pool` stops the workers already started.
+            let handle = std::thread::Builder::new()
+                .name(format!("joule-worker-{index}"))
+                .spawn(move || worker_loop(&shared, index))?;
+            pool.workers.push(handle);
+        }
+        Ok(pool)
+    }
+
+    pub fn n_threads(&self) -> usize {
+        self.shared.n_threads
+    }
+
+    /// Runs `f(thread_index, n_threads)` on every thread and returns when all are done.
+    /// A panic in any thread is re-raised here after every thread has finished.
+    pub fn run(&self, f: &Job<'_>) {
+        let n = self.shared.n_threads;
+        if n == 1 {
+            f(0, 1);
+            return;
+        }
+        let _guard = self.dispatch.lock().unwrap_or_else(|e| e.into_inner());
+        let shared = &*self.shared;
+        // SAFETY: the job reference is published to the workers only for the duration of
+        // this call: we do not return (not even by unwinding: the caller's own share runs
+        // under catch_unwind) until every worker has counted itself done, after which no
+        // worker touches the pointer again. Erasing the lifetime is therefore sound.
+        let job: &'static Job<'static> = unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(f) };
+        let slot: &&'static Job<'static> = &job;
+        shared.done.store(0, Ordering::Relaxed);
+        shared.job.store(slot as *const _ as *mut _, Ordering::Release);
+        shared.epoch.fetch_add(1, Ordering::SeqCst);
+        if shared.sleepers.load(Ordering::SeqCst) > 0 {
+            let _l = shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+            shared.wake.notify_all();
+        }
+        let mine = catch_unwind(AssertUnwindSafe(|| f(0, n)));
+        while shared.done.load(Ordering::Acquire) < n - 1 {
+            std::hint::spin_loop();
+        }
+        shared.job.store(std::ptr::null_mut(), Ordering::Relaxed);
+        if let Err(payload) = mine {
+            std::panic::resume_unwind(payload);
+        }
+        if shared.panicked.swap(false, Ordering::Relaxed) {
+            panic!("a worker thread panicked while running a job");
+        }
+    }
+
+    /// Cuts `out` into chunks of `chunk_len` and runs `f(chunk_index, chunk)` for each,
+    /// the threads taking chunks in turn until none are left (dynamic balancing, no
+    /// allocation).
+    pub fn for_each_chunk_mut<T: Send>(&self, out: &mut [T], chunk_len: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
+        let chunks = Mutex::new(out.chunks_mut(chunk_len.max(1)).enumerate());
+        self.run(&|_, _| {
+            loop {
+                let next = chunks.lock().unwrap_or_else(|e| e.into_inner()).next();
+                match next {
+                    Some((i, chunk)) => f(i, chunk),
+                    None => break,
+                }
+            }
+        });
+    }
+
+    /// Splits `0..n_items` into one contiguous range per thread (ranges may be empty).
+    pub fn split(n_items: usize, thread: usize, n_threads: usize) -> std::ops::Range<usize> {
+        let per = n_items / n_threads;
+        let extra = n_items % n_threads;
+        let start = thread * per + thread.min(extra);
+        start..start + per + usize::from(thread < extra)
+    }
+}
+
+/// The number of performance cores: on big.LITTLE phones, the cores whose maximum
+/// frequency is within 80 % of the fastest one (prime and performance clusters, not
+/// efficiency cores); elsewhere every core the process may use.
+pub fn performance_cores() -> usize {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let max_freqs: Vec<u64> = (0..all)
+        .filter_map(|cpu| {
+            let path = format!("/sys/devices/system/cpu/cpu{cpu}/cpufreq/cpuinfo_max_freq");
+            std::fs::read_to_string(path).ok()?.trim().parse().ok()
+        })
+        .collect();
+    match max_freqs.iter().max() {
+        Some(&top) if max_freqs.len() == all => max_freqs.iter().filter(|&&f| f * 5 >= top * 4).count().max(1),
+        _ => all,
+    }
+}
+
+fn worker_loop(shared: &Shared, index: usize) {
+    let mut seen = 0u64;
+    loop {
+        let spin_start = Instant::now();
+        let epoch = loop {
+            let e = shared.epoch.load(Ordering::Acquire);
+            if e != seen || shared.shutdown.load(Ordering::Relaxed) {
+                break e;
+            }
+            if spin_start.elapsed() < SPIN_BEFORE_SLEEP {
+                std::hint::spin_loop();
+                continue;
+            }
+            let guard = shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+            shared.sleepers.fetch_add(1, Ordering::SeqCst);
+            let e = shared.epoch.load(Ordering::SeqCst);
+            if e == seen && !shared.shutdown.load(Ordering::SeqCst) {
+                drop(shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner()));
+            }
+            shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+        };
+        if shared.shutdown.load(Ordering::Relaxed) {
+            return;
+        }
+        seen = epoch;
+        let ptr = shared.job.load(Ordering::Acquire);
+        if !ptr.is_null() {
+            // SAFETY: `run` keeps the pointed-to job alive until `done` reaches n - 1,
+            // which happens only after this call returns.
+            let job: &Job<'static> = unsafe { *ptr };
+            if catch_unwind(AssertUnwindSafe(|| job(index, shared.n_threads))).is_err() {
+                shared.panicked.store(true, Ordering::Relaxed);
+            }
+        }
+        shared.done.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        {
+            let _l = self.shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.shared.wake.notify_all();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_thread_runs_each_job_once() {
+        let pool = ThreadPool::new(3).unwrap();
+        for _ in 0..1000 {
+            let hits: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
+            pool.run(&|t, n| {
+                assert_eq!(n, 3);
+                hits[t].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+        }
+    }
+
+    #[test]
+    fn split_covers_every_item_once() {
+        for n in 0..50 {
+            for threads in 1..6 {
+                let mut covered = vec![0; n];
+                for t in 0..threads {
+                    for i in ThreadPool::split(n, t, threads) {
+                        covered[i] += 1;
+                    }
+                }
+                assert!(covered.iter().all(|&c| c == 1), "n={n} threads={threads}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_worker_panic_reaches_the_caller_and_the_pool_survives() {
+        let pool = ThreadPool::new(2).unwrap();
+        let r = catch_unwind(AssertUnwindSafe(|| pool.run(&|t, _| assert_ne!(t, 1, "boom"))));
+        assert!(r.is_err());
+        let count = AtomicUsize::new(0);
+        pool.run(&|_, _| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(count.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn workers_wake_after_sleeping() {
+        let pool = ThreadPool::new(2).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let count = AtomicUsize::new(0);
+        pool.run(&|_, _| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(count.load(Ordering::Relaxed), 2);
+    }
+}

@@ -1,0 +1,219 @@
+//! The forward pass against a naive f64 transformer written here from the textbook
+//! definitions, on tiny synthetic models: batching, chunked prefill, decode, GQA, Qwen2
+//! biases and NEOX rope, cache truncation and eviction with positions kept.
+
+use joule_core::gguf::GgufFile;
+use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
+use joule_core::model::{ForwardState, KvCache, Logits, Model, forward};
+use joule_core::quant;
+use joule_core::threads::ThreadPool;
+
+/// A transformer computed one token at a time in f64, with its own KV store.
+struct Naive {
+    file: GgufFile,
+    spec: SyntheticSpec,
+    /// Per layer, per kept token: (position, k, v).
+    cache: Vec<Vec<(u32, Vec<f64>, Vec<f64>)>>,
+    next_pos: u32,
+}
+
+impl Naive {
+    fn new(file: GgufFile, spec: SyntheticSpec) -> Self {
+        let cache = vec![Vec::new(); spec.n_layers];
+        Self { file, spec, cache, next_pos: 0 }
+    }
+
+    fn tensor(&self, name: &str) -> (Vec<f64>, usize) {
+        let (info, data) = self.file.tensor(name).unwrap();
+        let mut out = vec![0f32; info.n_elements() as usize];
+        quant::dequantize_row(info.ggml_type, data, &mut out).unwrap();
+        (out.into_iter().map(f64::from).collect(), info.row_len())
+    }
+
+    fn matvec(&self, name: &str, x: &[f64]) -> Vec<f64> {
+        let (w, n_in) = self.tensor(name);
+        w.chunks(n_in).map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum()).collect()
+    }
+
+    fn rmsnorm(&self, x: &[f64], name: &str) -> Vec<f64> {
+        let (g, _) = self.tensor(name);
+        let ms = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64;
+        let s = 1.0 / (ms + 1e-5).sqrt();
+        x.iter().zip(&g).map(|(v, g)| v * s * g).collect()
+    }
+
+    fn rope(&self, x: &mut [f64], pos: u32) {
+        let hd = self.spec.n_embd / self.spec.n_head;
+        let neox = self.spec.arch == "qwen2";
+        for head in x.chunks_mut(hd) {
+            for i in 0..hd / 2 {
+                let theta = pos as f64 * 10000f64.powf(-2.0 * i as f64 / hd as f64);
+                let (a, b) = if neox { (i, i + hd / 2) } else { (2 * i, 2 * i + 1) };
+                let (x0, x1) = (head[a], head[b]);
+                head[a] = x0 * theta.cos() - x1 * theta.sin();
+                head[b] = x0 * theta.sin() + x1 * theta.cos();
+            }
+        }
+    }
+
+    /// Processes one token and returns its logits.
+    fn step(&mut self, token: u32) -> Vec<f64> {
+        let s = self.spec.clone();
+        let hd = s.n_embd / s.n_head;
+        let pos = self.next_pos;
+        self.next_pos += 1;
+        let (emb, d) = self.tensor("token_embd.weight");
+        let mut x: Vec<f64> = emb[token as usize * d..(token as usize + 1) * d].to_vec();
+        for l in 0..s.n_layers {
+            let n = |t: &str| format!("blk.{l}.{t}");
+            let xb = self.rmsnorm(&x, &n("attn_norm.weight"));
+            let mut q = self.matvec(&n("attn_q.weight"), &xb);
+            let mut k = self.matvec(&n("attn_k.weight"), &xb);
+            let mut v = self.matvec(&n("attn_v.weight"), &xb);
+            if s.arch == "qwen2" {
+                for (t, name) in [(&mut q, "attn_q.bias"), (&mut k, "attn_k.bias"), (&mut v, "attn_v.bias")] {
+                    let (b, _) = self.tensor(&n(name));
+                    t.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                }
+            }
+            self.rope(&mut q, pos);
+            self.rope(&mut k, pos);
+            self.cache[l].push((pos, k, v));
+            let mut att = vec![0.0; s.n_embd];
+            for h in 0..s.n_head {
+                let kvh = h / (s.n_head / s.n_head_kv);
+                let qh = &q[h * hd..(h + 1) * hd];
+                let scores: Vec<f64> = self.cache[l]
+                    .iter()
+                    .map(|(_, k, _)| qh.iter().zip(&k[kvh * hd..(kvh + 1) * hd]).map(|(a, b)| a * b).sum::<f64>() / (hd as f64).sqrt())
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::MIN, f64::max);
+                let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let z: f64 = e.iter().sum();
+                for ((_, _, v), p) in self.cache[l].iter().zip(&e) {
+                    for j in 0..hd {
+                        att[h * hd + j] += p / z * v[kvh * hd + j];
+                    }
+                }
+            }
+            let o = self.matvec(&n("attn_output.weight"), &att);
+            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+            let xb = self.rmsnorm(&x, &n("ffn_norm.weight"));
+            let g = self.matvec(&n("ffn_gate.weight"), &xb);
+            let u = self.matvec(&n("ffn_up.weight"), &xb);
+            let hcat: Vec<f64> = g.iter().zip(&u).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
+            let dn = self.matvec(&n("ffn_down.weight"), &hcat);
+            x.iter_mut().zip(&dn).for_each(|(a, b)| *a += b);
+        }
+        let xb = self.rmsnorm(&x, "output_norm.weight");
+        let out = if s.tied_output { "token_embd.weight" } else { "output.weight" };
+        self.matvec(out, &xb)
+    }
+
+    fn retain(&mut self, keep: &[bool]) {
+        for layer in &mut self.cache {
+            let mut i = 0;
+            layer.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+    }
+}
+
+fn build(spec: &SyntheticSpec) -> (Model, GgufFile) {
+    let bytes = synthetic_model(spec).unwrap().to_bytes();
+    let file = GgufFile::from_bytes(&bytes).unwrap();
+    (Model::load(file.clone()).unwrap(), file)
+}
+
+fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len());
+    let worst = got.iter().zip(want).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
+    assert!(worst < tol, "{what}: max |diff| {worst:e} >= {tol:e}");
+}
+
+const TOKENS: [u32; 13] = [5, 77, 256, 300, 3, 9, 200, 1, 258, 42, 42, 17, 99];
+
+fn check_against_naive(spec: SyntheticSpec, batch: usize, threads: usize) {
+    let (model, file) = build(&spec);
+    let pool = ThreadPool::new(threads).unwrap();
+    let mut naive = Naive::new(file, spec.clone());
+    let want: Vec<Vec<f64>> = TOKENS.iter().map(|&t| naive.step(t)).collect();
+
+    // The whole prompt in batches, every row's logits.
+    let mut kv = KvCache::new(&model.config, 64).unwrap();
+    let mut state = ForwardState::new(&model, batch);
+    let mut row = 0;
+    for chunk in TOKENS.chunks(batch) {
+        forward(&model, &pool, &mut state, &mut kv, chunk, Logits::All).unwrap();
+        for r in 0..chunk.len() {
+            assert_close(state.logits_row(r), &want[row], 2e-4, &format!("batched row {row}"));
+            row += 1;
+        }
+    }
+    // Token by token, last logits only.
+    let mut kv = KvCache::new(&model.config, 64).unwrap();
+    for (i, &t) in TOKENS.iter().enumerate() {
+        forward(&model, &pool, &mut state, &mut kv, &[t], Logits::Last).unwrap();
+        assert_close(state.logits_row(0), &want[i], 2e-4, &format!("decode step {i}"));
+    }
+    assert_eq!(kv.tokens(), &TOKENS);
+    assert_eq!(kv.next_position(), TOKENS.len() as u32);
+}
+
+#[test]
+fn llama_with_gqa_matches_the_naive_model() {
+    check_against_naive(SyntheticSpec::tiny(), 64, 1);
+    check_against_naive(SyntheticSpec::tiny(), 4, 2);
+}
+
+#[test]
+fn qwen2_biases_and_neox_rope_match_the_naive_model() {
+    let spec = SyntheticSpec { arch: "qwen2".into(), n_head_kv: 1, tied_output: false, ..SyntheticSpec::tiny() };
+    check_against_naive(spec, 5, 2);
+}
+
+#[test]
+fn truncation_and_eviction_keep_rope_positions_right() {
+    let spec = SyntheticSpec::tiny();
+    let (model, file) = build(&spec);
+    let pool = ThreadPool::new(2).unwrap();
+    let mut state = ForwardState::new(&model, 16);
+    let mut kv = KvCache::new(&model.config, 32).unwrap();
+    forward(&model, &pool, &mut state, &mut kv, &TOKENS[..8], Logits::None).unwrap();
+
+    // Rewind to 5 tokens and continue differently: same as never having seen the rest.
+    kv.truncate(5);
+    forward(&model, &pool, &mut state, &mut kv, &[11, 12], Logits::Last).unwrap();
+    let mut naive = Naive::new(file.clone(), spec.clone());
+    for &t in &TOKENS[..5] {
+        naive.step(t);
+    }
+    naive.step(11);
+    assert_close(state.logits_row(0), &naive.step(12), 2e-4, "after truncate");
+
+    // Evict slots 1 and 3: the rest keep their positions, the next token takes position 7.
+    let keep = [true, false, true, false, true, true, true];
+    kv.retain(&keep);
+    assert_eq!(kv.positions(), &[0, 2, 4, 5, 6]);
+    naive.retain(&keep);
+    forward(&model, &pool, &mut state, &mut kv, &[40], Logits::Last).unwrap();
+    assert_eq!(kv.positions(), &[0, 2, 4, 5, 6, 7]);
+    assert_close(state.logits_row(0), &naive.step(40), 2e-4, "after eviction");
+}
+
+#[test]
+fn bad_batches_are_errors_not_panics() {
+    let (model, _) = build(&SyntheticSpec::tiny());
+    let pool = ThreadPool::new(1).unwrap();
+    let mut state = ForwardState::new(&model, 4);
+    let mut kv = KvCache::new(&model.config, 6).unwrap();
+    assert!(forward(&model, &pool, &mut state, &mut kv, &[], Logits::Last).is_err());
+    assert!(forward(&model, &pool, &mut state, &mut kv, &[1, 2, 3, 4, 5], Logits::Last).is_err());
+    assert!(forward(&model, &pool, &mut state, &mut kv, &[320], Logits::Last).is_err());
+    forward(&model, &pool, &mut state, &mut kv, &[1, 2, 3, 4], Logits::Last).unwrap();
+    let e = forward(&model, &pool, &mut state, &mut kv, &[1, 2, 3], Logits::Last).unwrap_err();
+    assert!(matches!(e, joule_core::Error::ContextOverflow { needed: 3, available: 2, .. }), "{e}");
+    assert_eq!(kv.len(), 4, "a refused batch leaves the cache as it was");
+}
