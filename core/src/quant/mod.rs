@@ -1,7 +1,185 @@
 //! Tensor formats: one file per ggml block format, each with its `#[repr(C)]` block
 //! (ggml's field names, size checked at compile time), scalar dequantization,
 //! reference quantization and scalar dot products.
+//!
+//! The scalar code here is the reference the SIMD kernels are tested against: the
+//! integer parts of every dot product (`block_dot` / `superblock_dot`) are exact and
+//! must be reproduced bit for bit; the f32 accumulation order is documented on each
+//! `vec_dot`.
+//!
+//! Weight formats and the activation format their fast dot product uses:
+//!
+//! | weights                          | activations                     |
+//! |----------------------------------|---------------------------------|
+//! | F32, F16, BF16                   | f32 ([`float`])                 |
+//! | Q4_0, Q4_1, Q5_0, Q5_1, Q8_0     | [`BlockQ8x32`] ([`q8_act`])     |
+//! | Q4_K, Q5_K, Q6_K                 | [`BlockQ8_K`] ([`q8_k`])        |
+//!
+//! Multi-byte fields are little-endian, as GGUF stores them; the byte views below
+//! assume a little-endian host (every platform Joule targets).
 
+pub mod float;
+mod kquant;
+pub mod q4_0;
+pub mod q4_1;
+pub mod q4_k;
+pub mod q5_0;
+pub mod q5_1;
+pub mod q5_k;
+pub mod q6_k;
+pub mod q8_0;
+pub mod q8_act;
+pub mod q8_k;
 mod types;
 
+use bytemuck::{Pod, PodCastError};
+use half::{bf16, f16};
+
+pub use q4_0::BlockQ4_0;
+pub use q4_1::BlockQ4_1;
+pub use q4_k::BlockQ4_K;
+pub use q5_0::BlockQ5_0;
+pub use q5_1::BlockQ5_1;
+pub use q5_k::BlockQ5_K;
+pub use q6_k::BlockQ6_K;
+pub use q8_0::BlockQ8_0;
+pub use q8_act::BlockQ8x32;
+pub use q8_k::BlockQ8_K;
 pub use types::{GgmlType, QK_K};
+
+/// What went wrong converting a row of tensor data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuantError {
+    #[error("Joule cannot {op} tensors of type {ty}")]
+    Unsupported { ty: GgmlType, op: &'static str },
+    #[error("{ty}: {len} elements is not a whole number of {block_size}-element blocks")]
+    ElementCount { ty: GgmlType, len: usize, block_size: usize },
+    #[error("{ty}: {len} bytes is not a whole number of {type_size}-byte blocks")]
+    ByteCount { ty: GgmlType, len: usize, type_size: usize },
+    #[error("{ty}: {elements} elements take {expected_bytes} bytes, but the byte buffer has {bytes}")]
+    LengthMismatch { ty: GgmlType, elements: usize, expected_bytes: usize, bytes: usize },
+    #[error("{ty}: data at address {addr:#x} is not aligned to {align} bytes")]
+    Misaligned { ty: GgmlType, addr: usize, align: usize },
+}
+
+/// The activation format a weight type's fast dot product consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActivationKind {
+    /// Plain f32 activations (F32, F16, BF16 weights).
+    F32,
+    /// [`BlockQ8x32`], 32 activations per block (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
+    Q8x32,
+    /// [`BlockQ8_K`], 256 activations per block (Q4_K, Q5_K, Q6_K).
+    Q8K,
+}
+
+/// Which activation format the fast dot product of weights of type `ty` uses.
+pub fn activation_kind(ty: GgmlType) -> Result<ActivationKind, QuantError> {
+    use GgmlType::*;
+    match ty {
+        F32 | F16 | BF16 => Ok(ActivationKind::F32),
+        Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 => Ok(ActivationKind::Q8x32),
+        Q4_K | Q5_K | Q6_K => Ok(ActivationKind::Q8K),
+        _ => Err(QuantError::Unsupported { ty, op: "multiply" }),
+    }
+}
+
+/// Dequantizes `bytes` (whole blocks of type `ty`, as stored in a GGUF file) into `out`,
+/// which must have room for exactly the elements they hold. `bytes` must be aligned
+/// for the block type (GGUF tensor data is 32-byte aligned).
+pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
+    use GgmlType::*;
+    let unsupported = QuantError::Unsupported { ty, op: "dequantize" };
+    if !ty.is_supported() {
+        return Err(unsupported);
+    }
+    check_lengths(ty, out.len(), bytes.len())?;
+    match ty {
+        F32 => dequantize_with(ty, bytes, out, |src: &[f32], out| out.copy_from_slice(src)),
+        F16 => dequantize_with::<f16>(ty, bytes, out, float::dequantize_f16),
+        BF16 => dequantize_with::<bf16>(ty, bytes, out, float::dequantize_bf16),
+        Q4_0 => dequantize_with(ty, bytes, out, q4_0::dequantize),
+        Q4_1 => dequantize_with(ty, bytes, out, q4_1::dequantize),
+        Q5_0 => dequantize_with(ty, bytes, out, q5_0::dequantize),
+        Q5_1 => dequantize_with(ty, bytes, out, q5_1::dequantize),
+        Q8_0 => dequantize_with(ty, bytes, out, q8_0::dequantize),
+        Q4_K => dequantize_with(ty, bytes, out, q4_k::dequantize),
+        Q5_K => dequantize_with(ty, bytes, out, q5_k::dequantize),
+        Q6_K => dequantize_with(ty, bytes, out, q6_k::dequantize),
+        _ => Err(unsupported),
+    }
+}
+
+/// Quantizes `x` to type `ty` with ggml's reference rules, writing the blocks' bytes
+/// (little-endian, as GGUF stores them) to `out`, which must be exactly the size of
+/// the result. `out` needs no particular alignment.
+pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
+    use GgmlType::*;
+    let unsupported = QuantError::Unsupported { ty, op: "quantize to" };
+    if !ty.is_supported() {
+        return Err(unsupported);
+    }
+    check_lengths(ty, x.len(), out.len())?;
+    match ty {
+        F32 => out.copy_from_slice(bytemuck::cast_slice(x)),
+        F16 => quantize_with::<f16>(x, out, float::quantize_f16),
+        BF16 => quantize_with::<bf16>(x, out, float::quantize_bf16),
+        Q4_0 => quantize_with(x, out, q4_0::quantize),
+        Q4_1 => quantize_with(x, out, q4_1::quantize),
+        Q5_0 => quantize_with(x, out, q5_0::quantize),
+        Q5_1 => quantize_with(x, out, q5_1::quantize),
+        Q8_0 => quantize_with(x, out, q8_0::quantize),
+        Q4_K => quantize_with(x, out, q4_k::quantize),
+        Q5_K => quantize_with(x, out, q5_k::quantize),
+        Q6_K => quantize_with(x, out, q6_k::quantize),
+        _ => return Err(unsupported),
+    }
+    Ok(())
+}
+
+/// Checks that `elements` is a whole number of blocks and that `bytes` is exactly their
+/// size.
+fn check_lengths(ty: GgmlType, elements: usize, bytes: usize) -> Result<(), QuantError> {
+    let (block_size, type_size) = ty.block_geometry();
+    if bytes % type_size != 0 {
+        return Err(QuantError::ByteCount { ty, len: bytes, type_size });
+    }
+    if elements % block_size != 0 {
+        return Err(QuantError::ElementCount { ty, len: elements, block_size });
+    }
+    let expected_bytes = elements / block_size * type_size;
+    if expected_bytes != bytes {
+        return Err(QuantError::LengthMismatch { ty, elements, expected_bytes, bytes });
+    }
+    Ok(())
+}
+
+/// Views `bytes` as blocks (no copy) and runs a typed dequantizer on them.
+fn dequantize_with<B: Pod>(
+    ty: GgmlType,
+    bytes: &[u8],
+    out: &mut [f32],
+    dequantize: fn(&[B], &mut [f32]),
+) -> Result<(), QuantError> {
+    let blocks: &[B] = bytemuck::try_cast_slice(bytes).map_err(|e| match e {
+        PodCastError::TargetAlignmentGreaterAndInputNotAligned | PodCastError::AlignmentMismatch => {
+            QuantError::Misaligned { ty, addr: bytes.as_ptr() as usize, align: align_of::<B>() }
+        }
+        PodCastError::OutputSliceWouldHaveSlop | PodCastError::SizeMismatch => {
+            QuantError::ByteCount { ty, len: bytes.len(), type_size: size_of::<B>() }
+        }
+    })?;
+    dequantize(blocks, out);
+    Ok(())
+}
+
+/// Runs a typed quantizer into a block buffer and copies its bytes out, so the caller's
+/// byte buffer needs no alignment.
+fn quantize_with<B: Pod>(x: &[f32], out: &mut [u8], quantize: fn(&[f32], &mut [B])) {
+    let mut blocks = vec![B::zeroed(); out.len() / size_of::<B>()];
+    quantize(x, &mut blocks);
+    out.copy_from_slice(bytemuck::cast_slice(&blocks));
+}
+
+#[cfg(test)]
+mod tests;
