@@ -31,7 +31,7 @@ pub(crate) fn make_qkx2_quants(
     nstep: i32,
 ) -> (f32, f32) {
     let n = x.len();
-    debug_assert!(weights.len() == n && levels.len() == n && n > 0);
+    debug_assert!(weights.len() == n && levels.len() == n && n > 0 && n <= 32);
     let mut min = x[0];
     let mut max = x[0];
     let mut sum_w = weights[0];

@@ -50,14 +50,20 @@ pub use types::{GgmlType, QK_K};
 /// What went wrong converting a row of tensor data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuantError {
-    #[error("Joule cannot {op} tensors of type {ty}")]
+    /// Joule has no code for this type and operation (`op`: "dequantize", "write",
+    /// "multiply").
+    #[error("Joule cannot {op} {ty} tensors")]
     Unsupported { ty: GgmlType, op: &'static str },
+    /// The f32 side is not a whole number of blocks.
     #[error("{ty}: {len} elements is not a whole number of {block_size}-element blocks")]
     ElementCount { ty: GgmlType, len: usize, block_size: usize },
+    /// The byte side is not a whole number of blocks.
     #[error("{ty}: {len} bytes is not a whole number of {type_size}-byte blocks")]
     ByteCount { ty: GgmlType, len: usize, type_size: usize },
+    /// Both sides are whole blocks, but not the same number of them.
     #[error("{ty}: {elements} elements take {expected_bytes} bytes, but the byte buffer has {bytes}")]
     LengthMismatch { ty: GgmlType, elements: usize, expected_bytes: usize, bytes: usize },
+    /// The bytes cannot be viewed as blocks in place.
     #[error("{ty}: data at address {addr:#x} is not aligned to {align} bytes")]
     Misaligned { ty: GgmlType, addr: usize, align: usize },
 }
@@ -84,9 +90,10 @@ pub fn activation_kind(ty: GgmlType) -> Result<ActivationKind, QuantError> {
     }
 }
 
-/// Dequantizes `bytes` (whole blocks of type `ty`, as stored in a GGUF file) into `out`,
-/// which must have room for exactly the elements they hold. `bytes` must be aligned
-/// for the block type (GGUF tensor data is 32-byte aligned).
+/// Dequantizes `bytes` (whole blocks of type `ty`, as stored in a GGUF file: one row,
+/// or many rows at once) into `out`, which must have room for exactly the elements
+/// they hold. `bytes` must be aligned for the block type (at most 4 bytes; GGUF tensor
+/// data is 32-byte aligned).
 pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
     use GgmlType::*;
     let unsupported = QuantError::Unsupported { ty, op: "dequantize" };
@@ -110,12 +117,12 @@ pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(),
     }
 }
 
-/// Quantizes `x` to type `ty` with ggml's reference rules, writing the blocks' bytes
-/// (little-endian, as GGUF stores them) to `out`, which must be exactly the size of
-/// the result. `out` needs no particular alignment.
+/// Quantizes `x` (a whole number of blocks: one row, or many) to type `ty` with ggml's
+/// reference rules, writing the blocks' bytes (little-endian, as GGUF stores them) to
+/// `out`, which must be exactly the size of the result and needs no alignment.
 pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
     use GgmlType::*;
-    let unsupported = QuantError::Unsupported { ty, op: "quantize to" };
+    let unsupported = QuantError::Unsupported { ty, op: "write" };
     if !ty.is_supported() {
         return Err(unsupported);
     }
@@ -141,10 +148,10 @@ pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), Quant
 /// size.
 fn check_lengths(ty: GgmlType, elements: usize, bytes: usize) -> Result<(), QuantError> {
     let (block_size, type_size) = ty.block_geometry();
-    if bytes % type_size != 0 {
+    if !bytes.is_multiple_of(type_size) {
         return Err(QuantError::ByteCount { ty, len: bytes, type_size });
     }
-    if elements % block_size != 0 {
+    if !elements.is_multiple_of(block_size) {
         return Err(QuantError::ElementCount { ty, len: elements, block_size });
     }
     let expected_bytes = elements / block_size * type_size;

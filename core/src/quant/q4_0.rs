@@ -128,7 +128,7 @@ mod tests {
         let mut out = [BlockQ4_0 { d: f16::ZERO, qs: [0; 16] }];
         quantize(&x, &mut out);
         assert_eq!(out[0].d, f16::from_f32(0.5));
-        assert_eq!(out[0].qs[0], 0 | (15 << 4));
+        assert_eq!(out[0].qs[0], 15 << 4); // low nibble 0
         assert_eq!(out[0].qs[1], 15 | (7 << 4));
         assert_eq!(out[0].qs[2], 9 | (8 << 4));
         assert_eq!(out[0].qs[3], 8 | (8 << 4));

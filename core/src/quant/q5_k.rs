@@ -99,10 +99,8 @@ pub fn superblock_dot(w: &BlockQ5_K, a: &BlockQ8_K) -> (i32, i32) {
     let mut sum_mins = 0i32;
     for j in 0..8 {
         let (sc, m) = scale_min(w, j);
-        let mut dot = 0i32;
-        for i in 32 * j..32 * j + 32 {
-            dot += q[i] as i32 * a.qs[i] as i32;
-        }
+        let span = 32 * j..32 * j + 32;
+        let dot: i32 = q[span.clone()].iter().zip(&a.qs[span]).map(|(&w, &x)| w as i32 * x as i32).sum();
         sum_scaled += sc as i32 * dot;
         sum_mins += m as i32 * (a.bsums[2 * j] as i32 + a.bsums[2 * j + 1] as i32);
     }

@@ -101,8 +101,8 @@ fn quantize_block(xs: &[f32]) -> BlockQ6_K {
     for (s, &scale) in block_scales.iter_mut().zip(&scales) {
         *s = nearest_int(iscale * scale).min(127) as i8;
     }
-    for j in 0..QK_K / 16 {
-        let dj = d.to_f32() * block_scales[j] as f32;
+    for (j, &sc) in block_scales.iter().enumerate() {
+        let dj = d.to_f32() * sc as f32;
         if dj == 0.0 {
             continue;
         }
@@ -132,10 +132,8 @@ pub fn superblock_dot(w: &BlockQ6_K, a: &BlockQ8_K) -> i32 {
     let q = quants(w);
     let mut sum = 0i32;
     for j in 0..QK_K / 16 {
-        let mut dot = 0i32;
-        for i in 16 * j..16 * j + 16 {
-            dot += q[i] as i32 * a.qs[i] as i32;
-        }
+        let span = 16 * j..16 * j + 16;
+        let dot: i32 = q[span.clone()].iter().zip(&a.qs[span]).map(|(&w, &x)| w as i32 * x as i32).sum();
         sum += w.scales[j] as i32 * dot;
     }
     sum
