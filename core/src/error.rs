@@ -12,6 +12,9 @@ pub enum Error {
     #[error(transparent)]
     Gguf(#[from] GgufError),
 
+    #[error(transparent)]
+    Quant(#[from] crate::quant::QuantError),
+
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,

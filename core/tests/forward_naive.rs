@@ -4,6 +4,7 @@
 
 use joule_core::gguf::GgufFile;
 use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
+use joule_core::kernels::Precision;
 use joule_core::model::{ForwardState, KvCache, Logits, Model, forward};
 use joule_core::quant;
 use joule_core::threads::ThreadPool;
@@ -124,7 +125,7 @@ impl Naive {
 fn build(spec: &SyntheticSpec) -> (Model, GgufFile) {
     let bytes = synthetic_model(spec).unwrap().to_bytes();
     let file = GgufFile::from_bytes(&bytes).unwrap();
-    (Model::load(file.clone()).unwrap(), file)
+    (Model::load(file.clone(), Precision::Exact).unwrap(), file)
 }
 
 fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {

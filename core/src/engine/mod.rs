@@ -116,7 +116,7 @@ impl Engine {
             &tokenizer.token_text(tokenizer.bos_id()),
             &tokenizer.token_text(tokenizer.eos_id()),
         )?;
-        let model = Model::load(file)?;
+        let model = Model::load(file, options.precision)?;
         let context = match options.context {
             Some(0) => return Err(Error::InvalidArgument("context must be at least 1 token".into())),
             Some(c) => c,

@@ -2,7 +2,7 @@
 //! loop over layers, every buffer allocated once (for the largest batch) and reused.
 
 use crate::error::{Error, Result};
-use crate::kernels::{self, matmul};
+use crate::kernels::{self, ActQ8, Input, Precision, matmul};
 use crate::model::Model;
 use crate::model::config::RopeStyle;
 use crate::model::kv_cache::KvCache;
@@ -40,6 +40,12 @@ pub struct ForwardState {
     gate: Vec<f32>,
     /// `[max_batch, n_ff]`
     up: Vec<f32>,
+    /// `[max_batch, n_embd / 32]` 8-bit blocks of `xb` (fast path).
+    xb_q: Vec<ActQ8>,
+    /// `[max_batch, q_dim / 32]` 8-bit blocks of `att` (fast path).
+    att_q: Vec<ActQ8>,
+    /// `[max_batch, n_ff / 32]` 8-bit blocks of `gate` (fast path).
+    gate_q: Vec<ActQ8>,
     /// `[n_rot / 2]` inverse frequencies of rope (f64 so long positions stay exact).
     inv_freq: Vec<f64>,
     /// `[rows, n_vocab]` logits of the rows asked for (grown once to `max_batch` rows
@@ -73,6 +79,9 @@ impl ForwardState {
             proj: vec![0.0; b * c.n_embd],
             gate: vec![0.0; b * c.n_ff],
             up: vec![0.0; b * c.n_ff],
+            xb_q: vec![ActQ8::default(); b * c.n_embd / 32],
+            att_q: vec![ActQ8::default(); b * c.q_dim() / 32],
+            gate_q: vec![ActQ8::default(); b * c.n_ff / 32],
             inv_freq,
             logits: vec![0.0; c.n_vocab],
             logit_rows: 0,
@@ -123,6 +132,7 @@ pub fn forward(
     }
     let (d, qd, kvd, ff, hd) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff, c.head_dim);
     let s = state;
+    let fast = model.precision == Precision::Fast;
 
     // Token embeddings: x[i] = token_embd[tokens[i]].
     for (i, &t) in tokens.iter().enumerate() {
@@ -134,9 +144,10 @@ pub fn forward(
     for (l, lw) in w.layers.iter().enumerate() {
         // Attention block.
         rmsnorm(&mut s.xb[..n * d], &s.x[..n * d], &lw.attn_norm, c.rms_eps);
-        matmul(pool, &lw.wq, &s.xb[..n * d], n, &mut s.q[..n * qd]);
-        matmul(pool, &lw.wk, &s.xb[..n * d], n, &mut s.k[..n * kvd]);
-        matmul(pool, &lw.wv, &s.xb[..n * d], n, &mut s.v[..n * kvd]);
+        let xb = input(fast, &s.xb[..n * d], &mut s.xb_q);
+        matmul(pool, &lw.wq, xb, n, &mut s.q[..n * qd]);
+        matmul(pool, &lw.wk, xb, n, &mut s.k[..n * kvd]);
+        matmul(pool, &lw.wv, xb, n, &mut s.v[..n * kvd]);
         add_bias(&mut s.q[..n * qd], lw.bq.as_deref());
         add_bias(&mut s.k[..n * kvd], lw.bk.as_deref());
         add_bias(&mut s.v[..n * kvd], lw.bv.as_deref());
@@ -151,15 +162,18 @@ pub fn forward(
         }
         let (kc, vc) = kv.layer(l);
         attention(pool, c.n_head, c.n_head_kv, hd, &s.q[..n * qd], kc, vc, first_slot, &mut s.att[..n * qd]);
-        matmul(pool, &lw.wo, &s.att[..n * qd], n, &mut s.proj[..n * d]);
+        let att = input(fast, &s.att[..n * qd], &mut s.att_q);
+        matmul(pool, &lw.wo, att, n, &mut s.proj[..n * d]);
         add_into(&mut s.x[..n * d], &s.proj[..n * d]);
 
         // Feed-forward block (SwiGLU).
         rmsnorm(&mut s.xb[..n * d], &s.x[..n * d], &lw.ffn_norm, c.rms_eps);
-        matmul(pool, &lw.w_gate, &s.xb[..n * d], n, &mut s.gate[..n * ff]);
-        matmul(pool, &lw.w_up, &s.xb[..n * d], n, &mut s.up[..n * ff]);
+        let xb = input(fast, &s.xb[..n * d], &mut s.xb_q);
+        matmul(pool, &lw.w_gate, xb, n, &mut s.gate[..n * ff]);
+        matmul(pool, &lw.w_up, xb, n, &mut s.up[..n * ff]);
         swiglu(&mut s.gate[..n * ff], &s.up[..n * ff]);
-        matmul(pool, &lw.w_down, &s.gate[..n * ff], n, &mut s.proj[..n * d]);
+        let gate = input(fast, &s.gate[..n * ff], &mut s.gate_q);
+        matmul(pool, &lw.w_down, gate, n, &mut s.proj[..n * d]);
         add_into(&mut s.x[..n * d], &s.proj[..n * d]);
     }
 
@@ -178,10 +192,23 @@ pub fn forward(
             // Grown once, to the whole batch, the first time every row is wanted.
             s.logits.resize(s.max_batch * c.n_vocab, 0.0);
         }
-        matmul(pool, w.output_matrix(), &s.xb[..n_rows * d], n_rows, &mut s.logits[..need]);
+        let xb = input(fast, &s.xb[..n_rows * d], &mut s.xb_q);
+        matmul(pool, w.output_matrix(), xb, n_rows, &mut s.logits[..need]);
     }
     s.logit_rows = n_rows;
     Ok(())
+}
+
+/// A matmul input: on the fast path (when the width allows 32-blocks) `x` is quantized
+/// into `q` once here and shared by every matrix that reads it.
+fn input<'a>(fast: bool, x: &'a [f32], q: &'a mut [ActQ8]) -> Input<'a> {
+    if fast && x.len() % 32 == 0 {
+        let q = &mut q[..x.len() / 32];
+        (kernels::kernels().quantize_act)(x, q);
+        Input { x, q: Some(q) }
+    } else {
+        Input { x, q: None }
+    }
 }
 
 /// `out[i] = x[i] / rms(x[i]) * weight` for each row of `weight.len()` values.

@@ -16,23 +16,36 @@ pub use weights::{Linear, Weights};
 
 use crate::error::Result;
 use crate::gguf::GgufFile;
+use crate::kernels::{PackedMatrix, Precision, pack};
 
 /// Config and weights of one model file. Immutable once loaded; shared by sessions.
 pub struct Model {
     pub config: ModelConfig,
     pub weights: Weights,
     pub file: GgufFile,
+    pub precision: Precision,
 }
 
 impl Model {
-    /// Reads the config from the metadata and maps every weight.
-    pub fn load(file: GgufFile) -> Result<Self> {
+    /// Reads the config from the metadata and maps every weight; on the fast path the
+    /// matrices are repacked for the integer kernels.
+    pub fn load(file: GgufFile, precision: Precision) -> Result<Self> {
         let config = ModelConfig::from_metadata(&file.metadata)?;
-        let weights = Weights::load(&file, &config, &Ok)?;
-        Ok(Self { config, weights, file })
+        let repack = |lin: Linear| -> Result<Linear> {
+            if precision != Precision::Fast {
+                return Ok(lin);
+            }
+            let PackedMatrix::Raw(bytes) = &lin.packed else { return Ok(lin) };
+            match pack::pack(lin.ggml_type, bytes.as_slice(), lin.n_out, lin.n_in)? {
+                Some(tiles) => Ok(Linear { packed: PackedMatrix::Tiles(tiles), ..lin }),
+                None => Ok(lin),
+            }
+        };
+        let weights = Weights::load(&file, &config, &repack)?;
+        Ok(Self { config, weights, file, precision })
     }
 
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::load(GgufFile::open(path)?)
+    pub fn open(path: impl AsRef<Path>, precision: Precision) -> Result<Self> {
+        Self::load(GgufFile::open(path)?, precision)
     }
 }
