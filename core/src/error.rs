@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::gguf::GgufError;
+use crate::tokenizer::TokenizerError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -32,7 +33,7 @@ pub enum Error {
     InvalidModel(String),
 
     #[error("tokenizer: {0}")]
-    Tokenizer(String),
+    Tokenizer(#[from] TokenizerError),
 
     #[error("chat template: {0}")]
     Template(String),
