@@ -111,11 +111,8 @@ impl Engine {
         }
         let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
         let has_template = file.metadata.contains_key("tokenizer.chat_template");
-        let template = ChatTemplate::from_metadata(
-            &file.metadata,
-            &tokenizer.token_text(tokenizer.bos_id()),
-            &tokenizer.token_text(tokenizer.eos_id()),
-        )?;
+        let text_of = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or("").to_string();
+        let template = ChatTemplate::from_metadata(&file.metadata, &text_of(tokenizer.bos_id()), &text_of(tokenizer.eos_id()))?;
         let model = Model::load(file, options.precision)?;
         let context = match options.context {
             Some(0) => return Err(Error::InvalidArgument("context must be at least 1 token".into())),

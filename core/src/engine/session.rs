@@ -152,8 +152,10 @@ impl Session {
     fn prompt_tokens(&self, prompt: &str) -> Result<Vec<u32>> {
         let tok = self.engine.tokenizer();
         let mut tokens = tok.encode(prompt, true)?;
-        if tok.add_bos() && tokens.first() != Some(&tok.bos_id()) {
-            tokens.insert(0, tok.bos_id());
+        if let Some(bos) = tok.bos_id().filter(|_| tok.add_bos()) {
+            if tokens.first() != Some(&bos) {
+                tokens.insert(0, bos);
+            }
         }
         if tokens.is_empty() {
             return Err(Error::InvalidArgument("the prompt is empty".into()));
@@ -205,7 +207,7 @@ impl Session {
         // Decode.
         let max_tokens = opts.max_tokens.unwrap_or(engine.options().max_tokens);
         let tokenizer = engine.tokenizer();
-        let mut decoder = StreamDecoder::new(tokenizer);
+        let mut decoder = StreamDecoder::new(tokenizer, false);
         let mut stops = StopStrings::new(&opts.stop);
         let mut text = String::new();
         let mut generated = 0usize;
