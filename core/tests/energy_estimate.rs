@@ -4,7 +4,7 @@
 
 mod energy_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use energy_support::*;
 use joule_core::energy::{EnergyConfig, EnergyMeter, EnergySource, Method, SourceKind, WattsPerCoreTable};
@@ -18,10 +18,17 @@ fn process_cpu_seconds() -> f64 {
     ticks as f64 / 100.0
 }
 
-fn burn(duration: Duration) -> u64 {
-    let start = Instant::now();
+/// The calling thread's CPU seconds.
+fn thread_cpu_seconds() -> f64 {
+    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    schedstat.split_whitespace().next().unwrap().parse::<u64>().unwrap() as f64 * 1e-9
+}
+
+/// Spins until this thread has used `seconds` of CPU, however busy the machine is.
+fn burn(seconds: f64) -> u64 {
+    let start = thread_cpu_seconds();
     let mut x = 0u64;
-    while start.elapsed() < duration {
+    while thread_cpu_seconds() - start < seconds {
         for i in 0..10_000u64 {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
         }
@@ -39,7 +46,7 @@ fn auto_without_sensors_is_estimated_with_reasons_never_measured() {
     let meter = EnergyMeter::new(config(EnergySource::Auto, &tree.root)).unwrap();
     assert_eq!(meter.method(), Method::Estimated);
     let window = meter.begin("busy");
-    burn(Duration::from_millis(200));
+    burn(0.1);
     let r = meter.end(window).unwrap();
 
     assert_eq!(r.method, Method::Estimated);
@@ -70,15 +77,15 @@ fn estimate_is_cpu_time_times_watts_per_core() {
     let cpu_before = process_cpu_seconds();
     let window = meter.begin("threads");
     // Two workers, one of which exits before the window ends.
-    let short = std::thread::spawn(|| burn(Duration::from_millis(150)));
-    let long = std::thread::spawn(|| burn(Duration::from_millis(300)));
+    let short = std::thread::spawn(|| burn(0.1));
+    let long = std::thread::spawn(|| burn(0.2));
     short.join().unwrap();
     long.join().unwrap();
     let r = meter.end(window).unwrap();
     let cpu = process_cpu_seconds() - cpu_before;
 
     assert_eq!(r.method, Method::Estimated);
-    assert!(cpu > 0.2, "the workers should have used CPU: {cpu}");
+    assert!(cpu >= 0.28, "the workers used 0.3 CPU-seconds: {cpu}");
     // The process clock ticks at 10 ms; allow three ticks either way.
     assert!((r.joules / 2.0 - cpu).abs() <= 0.03, "{} J / 2 W vs {cpu} CPU-s", r.joules);
     assert_close(r.components["cpu"], r.joules, 1e-12, "cpu component");

@@ -47,21 +47,21 @@ fn overlapping_windows_each_measure_their_own_interval() {
     };
     let sleep = |ms| std::thread::sleep(Duration::from_millis(ms));
     let (o0, outer) = (Instant::now(), meter.begin("outer"));
-    sleep(150);
+    sleep(250);
     let (i0, inner) = (Instant::now(), meter.begin("inner"));
-    sleep(50);
-    set(5.0);
     sleep(100);
+    set(3.0);
+    sleep(150);
     let (s0, staggered) = (Instant::now(), meter.begin("staggered"));
-    sleep(50);
+    sleep(150);
     let inner = meter.end(inner).unwrap();
     let i1 = Instant::now();
     sleep(150);
-    set(3.0);
-    sleep(100);
+    set(2.5);
+    sleep(150);
     let outer = meter.end(outer).unwrap();
     let o1 = Instant::now();
-    sleep(200);
+    sleep(250);
     let staggered = meter.end(staggered).unwrap();
     let s1 = Instant::now();
     for (r, a, b) in [(&outer, o0, o1), (&inner, i0, i1), (&staggered, s0, s1)] {

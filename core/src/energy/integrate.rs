@@ -99,6 +99,9 @@ impl UpdateRate {
 
 const RATE_HISTORY: usize = 32;
 
+/// Update intervals a curve may be extrapolated past its last point.
+const EXTRAPOLATION_INTERVALS: f64 = 4.0;
+
 /// Recent observation times and whether each saw a new value.
 #[derive(Debug, Default)]
 struct RateTracker {
@@ -241,8 +244,8 @@ impl Channel {
 
     /// Resolves a pending anchor once the curve has a point at or after it and a point
     /// before that: interpolated inside the segment, or, for a window that began before the
-    /// channel's first point, extrapolated back along the first segment by at most one
-    /// sensor update interval.
+    /// channel's first point, extrapolated back along the first segment (see
+    /// `extrapolation_cap`).
     pub(crate) fn resolve(&self, anchor: &mut Anchor) {
         let Anchor::Pending(t) = *anchor else { return };
         let (Some(prev), Some(last)) = (self.prev_point, self.last_point) else { return };
@@ -259,16 +262,21 @@ impl Channel {
         *anchor = Anchor::Resolved(value);
     }
 
+    /// How far past the last point the curve is extrapolated at the last slope: a few
+    /// update intervals, enough to bridge a late update; a sensor silent for longer has
+    /// stalled, and guessing further would not be measuring.
     fn extrapolation_cap(&self, segment: f64) -> f64 {
-        match self.rate.estimate() {
+        let interval = match self.rate.estimate() {
             UpdateRate::Interval(interval) => interval.max(segment),
+            UpdateRate::FasterThanPolling { poll_hz } if poll_hz > 0.0 => (1.0 / poll_hz).max(segment),
             _ => segment,
-        }
+        };
+        EXTRAPOLATION_INTERVALS * interval
     }
 
     /// The curve's value at `t` (at or after the second-to-last point): interpolated inside
     /// the last segment, or extrapolated past the last point at the last segment's slope
-    /// for at most one sensor update interval (the sensor would have moved by then).
+    /// (see `extrapolation_cap`).
     pub(crate) fn value_at(&self, t: f64) -> Option<f64> {
         let last = self.last_point?;
         let Some(prev) = self.prev_point else { return Some(last.cum) };
