@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use energy_support::*;
-use joule_core::energy::{EnergyError, EnergyMeter, EnergySource, Method, PowerTrace, SourceKind};
+use joule_core::energy::{
+    EnergyConfig, EnergyError, EnergyMeter, EnergySource, Method, PowerTrace, SourceKind,
+};
 
 fn unix_now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
@@ -183,5 +185,53 @@ fn gaps_garbage_and_missing_traces() {
             assert!(reason.contains("neither a power column"), "{reason}")
         }
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn baseline_from_a_trace_even_one_written_after_the_fact() {
+    let _serial = serial();
+    let tree = TempTree::new("trace-baseline");
+    // 1 W idle until `busy_from`, then 4 W.
+    let now = unix_now();
+    let busy_from = now + 0.3;
+    let power = move |t: f64| if t < busy_from { 1.0 } else { 4.0 };
+    let complete = tree.root.join("complete.csv");
+    write_trace(&complete, "time,power_w", now - 1.0, now + 3.0, 0.001, |t| format!("{}", power(t)));
+    // The same trace, but the monitor has only flushed its header when the meter starts.
+    let late = tree.root.join("late.csv");
+    std::fs::write(&late, "time,power_w\n").unwrap();
+
+    let mut meters = Vec::new();
+    for path in [&complete, &late] {
+        let cfg = EnergyConfig {
+            baseline_s: 0.1,
+            subtract_baseline: true,
+            ..config(EnergySource::Trace(path.clone()), &tree.root)
+        };
+        meters.push(EnergyMeter::new(cfg).unwrap());
+    }
+    assert!(meters[0].baseline().is_some());
+    assert!(meters[1].baseline().is_none(), "not known until the trace covers the baseline period");
+    let full = std::fs::read_to_string(&complete).unwrap();
+    let rows = full.lines().skip(2).collect::<Vec<_>>().join("\n");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&late)
+        .unwrap()
+        .write_all(format!("{rows}\n").as_bytes())
+        .unwrap();
+
+    let wait = busy_from + 0.01 - unix_now();
+    if wait > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(wait));
+    }
+    for meter in &meters {
+        let r = timed_window(meter, "busy", Duration::from_millis(200)).reading;
+        let baseline = r.source.baseline.clone().expect("baseline known by now");
+        assert_close(baseline.watts, 1.0, 1e-4, "baseline watts");
+        assert!(r.quality.baseline_subtracted);
+        assert_close(r.raw_joules, 4.0 * r.duration_s, 1e-3, "raw joules");
+        assert_close(r.joules, 3.0 * r.duration_s, 1e-3, "joules above idle");
     }
 }

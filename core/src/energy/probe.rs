@@ -18,8 +18,9 @@ use super::sampler::{ChannelSpec, Observation, Sensor};
 /// A source of instantaneous battery readings implemented by the host application.
 ///
 /// `read` is called from the meter's sampling thread at the configured interval and once at
-/// each window edge, so it must be quick and must not block on the UI thread. Report
-/// failures as `Err(reason)`; the meter counts them and carries on.
+/// each window edge, with the meter's lock held: it must be quick, must not block on the UI
+/// thread, and must not call back into the meter. Report failures as `Err(reason)`; the
+/// meter counts them and carries on.
 pub trait PlatformProbe: Send + Sync {
     /// Short name shown in reports, e.g. `"android-batterymanager"`.
     fn name(&self) -> String;

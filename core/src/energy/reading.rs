@@ -158,7 +158,8 @@ pub struct EnergyReading {
     pub duration_s: f64,
     /// `joules / duration_s`.
     pub avg_watts: f64,
-    /// Sensor samples taken inside the window, including the reads at its two edges.
+    /// Successful sensor samples inside the window, including the reads at its two edges
+    /// (trace: trace rows inside the window; estimate: the two CPU-time reads).
     pub sample_count: u64,
     /// `sample_count / duration_s`.
     pub sample_rate_hz: f64,

@@ -72,9 +72,11 @@ struct LiveState {
 
 impl LiveState {
     fn sample(&mut self, t: f64) {
-        self.tally.samples += 1;
         let observation = match self.sensor.read() {
-            Ok(observation) => observation,
+            Ok(observation) => {
+                self.tally.samples += 1;
+                observation
+            }
             Err(reason) => {
                 self.tally.errors += 1;
                 self.last_error = Some(reason);
