@@ -1,0 +1,207 @@
+//! Shared fixtures for the energy tests: temporary sysfs trees, files rewritten on a
+//! schedule by a background thread, and a scriptable platform probe.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use joule_core::energy::{EnergyConfig, EnergySource, PlatformProbe, ProbeReading};
+
+/// Serializes the timing-sensitive tests of one binary: the simulated sensors are files a
+/// thread rewrites every few milliseconds, and a starved writer thread makes the simulated
+/// sensor itself late, which no meter can see through.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A temporary directory removed on drop.
+pub struct TempTree {
+    pub root: PathBuf,
+}
+
+impl TempTree {
+    pub fn new(tag: &str) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let root = std::env::temp_dir().join(format!("joule-energy-{tag}-{}-{unique}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        TempTree { root }
+    }
+}
+
+impl Drop for TempTree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Replaces a file's contents in one step, as sysfs does, so a reader never sees half a value.
+pub fn write_atomic(path: &Path, text: &str) {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp~");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Creates `<root>/class/powercap/<id>` with `name`, `max_energy_range_uj` and `energy_uj`.
+pub fn rapl_zone(root: &Path, id: &str, name: &str, max_range_uj: u64, energy_uj: u64) -> PathBuf {
+    let dir = root.join("class/powercap").join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("name"), format!("{name}\n")).unwrap();
+    std::fs::write(dir.join("max_energy_range_uj"), format!("{max_range_uj}\n")).unwrap();
+    std::fs::write(dir.join("energy_uj"), format!("{energy_uj}\n")).unwrap();
+    dir
+}
+
+/// Creates `<root>/class/power_supply/<name>` of type Battery with the given attribute files.
+pub fn battery(root: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = root.join("class/power_supply").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("type"), "Battery\n").unwrap();
+    for (file, value) in files {
+        std::fs::write(dir.join(file), format!("{value}\n")).unwrap();
+    }
+    dir
+}
+
+/// A thread calling `tick(seconds since start)` every `period` until dropped.
+pub struct Writer {
+    pub start: Instant,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub fn spawn(period: Duration, mut tick: impl FnMut(f64) + Send + 'static) -> Self {
+        let start = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            let mut next = start;
+            while !thread_stop.load(Ordering::Relaxed) {
+                tick(start.elapsed().as_secs_f64());
+                next += period;
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                } else {
+                    next = now;
+                }
+            }
+        });
+        Writer { start, stop, handle: Some(handle) }
+    }
+
+    /// Seconds since the writer started.
+    pub fn elapsed_at(&self, instant: Instant) -> f64 {
+        instant.duration_since(self.start).as_secs_f64()
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            handle.join().unwrap();
+        }
+    }
+}
+
+/// Configuration for a simulated tree with fast polling.
+pub fn config(source: EnergySource, root: &Path) -> EnergyConfig {
+    EnergyConfig {
+        source,
+        sysfs_root: root.to_path_buf(),
+        sample_interval: Duration::from_millis(5),
+        counter_poll_interval: Duration::from_millis(5),
+        ..EnergyConfig::default()
+    }
+}
+
+#[track_caller]
+pub fn assert_close(actual: f64, expected: f64, relative: f64, what: &str) {
+    let error = (actual - expected).abs() / expected.abs();
+    eprintln!("{what}: {actual:.6} vs {expected:.6} ({:+.3}%)", (actual - expected) / expected.abs() * 100.0);
+    assert!(error <= relative, "{what}: {actual} vs expected {expected} ({:.3}% off)", error * 100.0);
+}
+
+/// A probe whose next reading the test sets; counts how often it is read.
+pub struct TestProbe {
+    pub reading: Mutex<ProbeReading>,
+    pub reads: AtomicU64,
+}
+
+impl TestProbe {
+    pub fn new(reading: ProbeReading) -> Arc<Self> {
+        Arc::new(TestProbe { reading: Mutex::new(reading), reads: AtomicU64::new(0) })
+    }
+
+    pub fn set(&self, reading: ProbeReading) {
+        *self.reading.lock().unwrap() = reading;
+    }
+
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst)
+    }
+}
+
+impl PlatformProbe for TestProbe {
+    fn name(&self) -> String {
+        "test-probe".to_string()
+    }
+
+    fn read(&self) -> Result<ProbeReading, String> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Ok(self.reading.lock().unwrap().clone())
+    }
+}
+
+/// A power reading in watts.
+pub fn watts(power_w: f64) -> ProbeReading {
+    ProbeReading { power_w: Some(power_w), ..ProbeReading::default() }
+}
+
+/// A reading with the test's own clock bracketing the window's two edges.
+pub struct Timed {
+    pub reading: joule_core::energy::EnergyReading,
+    /// Midpoints of the `begin` and `end` calls.
+    pub begin: Instant,
+    pub end: Instant,
+}
+
+fn midpoint(a: Instant, b: Instant) -> Instant {
+    a + (b - a) / 2
+}
+
+/// Opens a window, holds it for `hold`, and closes it.
+pub fn timed_window(meter: &joule_core::energy::EnergyMeter, name: &str, hold: Duration) -> Timed {
+    let a = Instant::now();
+    let window = meter.begin(name);
+    let b = Instant::now();
+    std::thread::sleep(hold);
+    let c = Instant::now();
+    let reading = meter.end(window).unwrap();
+    let d = Instant::now();
+    Timed { reading, begin: midpoint(a, b), end: midpoint(c, d) }
+}
+
+/// A thread advancing a simulated RAPL counter: `energy_j(t)` joules after `t` seconds,
+/// added to `offset_uj` and wrapped at `max_range_uj`, rewritten every `period`.
+pub fn rapl_counter(
+    zone: &Path,
+    period: Duration,
+    offset_uj: u64,
+    max_range_uj: u64,
+    energy_j: impl Fn(f64) -> f64 + Send + 'static,
+) -> Writer {
+    let path = zone.join("energy_uj");
+    Writer::spawn(period, move |t| {
+        let total = offset_uj as u128 + (energy_j(t) * 1e6).round() as u128;
+        write_atomic(&path, &format!("{}\n", total % max_range_uj as u128));
+    })
+}
