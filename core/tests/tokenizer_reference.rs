@@ -138,6 +138,34 @@ fn gemma3_generate_prompts_match_llama_cpp() {
     check_cases(gemma3(), &prompt_cases("gemma3-270m-q4_k_m.generate.jsonl"));
 }
 
+/// Adversarial texts (contractions in both cases, Unicode whitespace and digits, marks,
+/// ZWJ emoji, unassigned and private-use code points, literal special-token texts,
+/// newline and tab runs), tokenized by llama.cpp's `llama-tokenize --no-bos --no-escape`
+/// with and without `--no-parse-special` (llama.cpp 0c1e570, as vendored by
+/// llama-cpp-python 0.3.36). Kept beside this test: tests/tokenizer_llamacpp_cases.jsonl.
+#[test]
+fn adversarial_texts_match_llama_cpp() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tokenizer_llamacpp_cases.jsonl");
+    let text = std::fs::read_to_string(&path).expect("the case file ships with the tests");
+    let (mut failures, mut total) = (Vec::new(), 0);
+    for line in text.lines() {
+        let case: Value = serde_json::from_str(line).expect("case is JSON");
+        let text = case["text"].as_str().expect("text");
+        for (model, tok) in [("smollm2", smollm2()), ("gemma3", gemma3())] {
+            for (mode, parse_special) in [("plain", false), ("special", true)] {
+                let want = ids(&case[model][mode]);
+                let got = tok.encode(text, parse_special).expect("encodes");
+                total += 1;
+                if got != want {
+                    failures.push(format!("{model} {mode} {text:?}\n   got {got:?}\n  want {want:?}"));
+                }
+            }
+        }
+    }
+    assert!(total >= 1000, "only {total} comparisons");
+    assert!(failures.is_empty(), "{} of {total} differ:\n{}", failures.len(), failures.join("\n"));
+}
+
 /// llama.cpp stops a greedy continuation at the first end-of-generation token (and
 /// keeps it), or after 48 tokens: so every token but a stopping last one is not EOG.
 fn check_eog_against_continuations(tok: &Tokenizer, file: &str) {
@@ -169,6 +197,9 @@ fn smollm2_special_tokens() {
     assert_eq!(tok.eog_ids().collect::<Vec<_>>(), vec![0, 2, 4]);
     assert_eq!(tok.id_of("<|im_start|>"), Some(1));
     assert_eq!(tok.id_of("no such token"), None);
+    // The vocabulary lacks the byte characters for 0x04 and 0xF1 (among 21): llama.cpp
+    // drops such bytes silently, keeping the rest of the character (llama-tokenize output).
+    assert_eq!(tok.encode("x\u{4}y\u{40000}z", false).unwrap(), vec![104, 105, 218, 218, 218, 106]);
     check_eog_against_continuations(tok, "smollm2-135m-q4_1.chat.jsonl");
 }
 
@@ -221,4 +252,54 @@ fn check_streaming(tok: &Tokenizer, file: &str) {
 fn streaming_the_reference_continuations_equals_decoding_them() {
     check_streaming(smollm2(), "smollm2-135m-q4_1.chat.jsonl");
     check_streaming(gemma3(), "gemma3-270m-q4_k_m.generate.jsonl");
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Printable text of any script, whitespace, and special-token texts of both models.
+    fn text() -> impl Strategy<Value = String> {
+        let specials = concat!(
+            r"<\|im_start\|>|<\|im_end\|>|<\|endoftext\|>|",
+            r"<start_of_turn>|<end_of_turn>|</s>|<b>|<bos>",
+        );
+        let atom = format!(r"\PC|[ \t\n\r]|{specials}");
+        proptest::string::string_regex(&format!("({atom}){{0,48}}")).expect("valid pattern")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        /// Encoding then decoding gives the text back, with or without special tokens
+        /// (Gemma's vocabulary writes a literal U+2581 and a space the same way).
+        #[test]
+        fn encode_then_decode_is_identity(text in text(), parse_special in any::<bool>()) {
+            let smol = smollm2();
+            let back = smol.decode(&smol.encode(&text, parse_special).unwrap(), parse_special);
+            prop_assert_eq!(back, text.clone());
+            let gemma = gemma3();
+            let back = gemma.decode(&gemma.encode(&text, parse_special).unwrap(), parse_special);
+            prop_assert_eq!(back, text.replace('\u{2581}', " "));
+        }
+
+        /// Any id sequence streams to exactly what decoding it at once gives.
+        #[test]
+        fn streaming_any_ids_equals_decoding(
+            seeds in proptest::collection::vec(any::<u32>(), 0..40),
+            render_special in any::<bool>(),
+        ) {
+            for tok in [smollm2(), gemma3()] {
+                // Half the ids from the byte tokens and low ids, where pieces split characters.
+                let ids: Vec<u32> = seeds
+                    .iter()
+                    .map(|&s| if s % 2 == 0 { s % 600 } else { s % tok.vocab_size() as u32 })
+                    .collect();
+                let mut stream = StreamDecoder::new(tok, render_special);
+                let mut text: String = ids.iter().map(|&id| stream.push(id)).collect();
+                text.push_str(&stream.finish());
+                prop_assert_eq!(text, tok.decode(&ids, render_special));
+            }
+        }
+    }
 }

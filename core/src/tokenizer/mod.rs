@@ -95,7 +95,7 @@ struct Inner {
 }
 
 enum Encoder {
-    Bpe(BpeEncoder),
+    Bpe(Box<BpeEncoder>),
     SentencePiece { byte_tokens: Box<[Option<u32>; 256]> },
 }
 
@@ -115,7 +115,7 @@ impl Tokenizer {
     pub fn from_gguf(md: &Metadata) -> Result<Tokenizer, TokenizerError> {
         let vocab = Vocab::from_metadata(md)?;
         let encoder = match &vocab.pre {
-            Some(spec) => Encoder::Bpe(BpeEncoder::new(md, &vocab, spec)?),
+            Some(spec) => Encoder::Bpe(Box::new(BpeEncoder::new(md, &vocab, spec)?)),
             None => Encoder::SentencePiece { byte_tokens: spm::byte_tokens(&vocab) },
         };
         let pieces = PieceTable::new(&vocab);
@@ -193,10 +193,12 @@ impl Tokenizer {
         self.inner.vocab.texts.get(id)
     }
 
+    /// Number of tokens in the vocabulary (ids are `0..vocab_size()`).
     pub fn vocab_size(&self) -> usize {
         self.inner.vocab.len()
     }
 
+    /// Which algorithm the vocabulary uses.
     pub fn kind(&self) -> VocabKind {
         self.inner.vocab.kind
     }
@@ -206,10 +208,12 @@ impl Tokenizer {
         self.inner.vocab.pre.as_ref().map(|p| p.name.as_str())
     }
 
+    /// Beginning of sequence (`tokenizer.ggml.bos_token_id`, else the family default).
     pub fn bos_id(&self) -> Option<u32> {
         self.inner.vocab.special.bos
     }
 
+    /// End of sequence (`tokenizer.ggml.eos_token_id`, else the family default).
     pub fn eos_id(&self) -> Option<u32> {
         self.inner.vocab.special.eos
     }
@@ -219,10 +223,12 @@ impl Tokenizer {
         self.inner.vocab.special.eot
     }
 
+    /// The unknown token, if the vocabulary has one.
     pub fn unk_id(&self) -> Option<u32> {
         self.inner.vocab.special.unk
     }
 
+    /// The padding token, if the vocabulary has one.
     pub fn pad_id(&self) -> Option<u32> {
         self.inner.vocab.special.pad
     }

@@ -26,6 +26,7 @@ pub(crate) fn partition<'a>(vocab: &Vocab, text: &'a str, parse_special: bool) -
         return fragments;
     }
     fragments.push(Fragment::Text(text));
+    let pairs = BytePairs::of(text);
     for &id in &vocab.special_cache {
         let attr = vocab.attr(id);
         if !parse_special && attr.any(Attr::CONTROL | Attr::UNKNOWN) {
@@ -33,7 +34,7 @@ pub(crate) fn partition<'a>(vocab: &Vocab, text: &'a str, parse_special: bool) -
         }
         let special = vocab.texts.text(id);
         // Cheap rejection: a token absent from the whole text is absent from every piece.
-        if !text.contains(special) {
+        if !pairs.may_contain(special) || !text.contains(special) {
             continue;
         }
         let mut next = Vec::with_capacity(fragments.len() + 2);
@@ -46,6 +47,31 @@ pub(crate) fn partition<'a>(vocab: &Vocab, text: &'a str, parse_special: bool) -
         fragments = next;
     }
     fragments
+}
+
+/// Which two-byte sequences occur in a text: most special tokens (Gemma has thousands
+/// of `<unusedN>`) are ruled out without scanning the text for each.
+struct BytePairs(Vec<u64>);
+
+impl BytePairs {
+    fn of(text: &str) -> Self {
+        let mut bits = vec![0u64; 1 << 10];
+        for w in text.as_bytes().windows(2) {
+            let pair = usize::from(w[0]) << 8 | usize::from(w[1]);
+            bits[pair >> 6] |= 1 << (pair & 63);
+        }
+        Self(bits)
+    }
+
+    fn may_contain(&self, needle: &str) -> bool {
+        match needle.as_bytes() {
+            [a, b, ..] => {
+                let pair = usize::from(*a) << 8 | usize::from(*b);
+                self.0[pair >> 6] & (1 << (pair & 63)) != 0
+            }
+            _ => true,
+        }
+    }
 }
 
 /// Cuts every occurrence of `special` out of `piece`, keeping the text around them.

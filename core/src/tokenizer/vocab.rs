@@ -153,49 +153,8 @@ impl Vocab {
             }
         }
 
-        // The lowest id wins when several texts match (llama.cpp takes a hash map's first).
-        let lookup = |list: &[&str]| list.iter().filter_map(|t| texts.id_of(t)).min();
-        let force_control = |id: u32, attrs: &mut Vec<Attr>| {
-            let a = &mut attrs[id as usize];
-            if !a.any(Attr::CONTROL) {
-                log::debug!("token {id} '{}' looks like a control token: made one", texts.text(id));
-                *a = a.with(Attr::CONTROL);
-            }
-        };
-        for (slot, list) in [
-            (&mut special.eot, EOT_TEXTS),
-            (&mut special.eom, EOM_TEXTS),
-            (&mut special.fim_pre, FIM_PRE_TEXTS),
-            (&mut special.fim_suf, FIM_SUF_TEXTS),
-            (&mut special.fim_mid, FIM_MID_TEXTS),
-            (&mut special.fim_pad, FIM_PAD_TEXTS),
-            (&mut special.fim_rep, FIM_REP_TEXTS),
-            (&mut special.fim_sep, FIM_SEP_TEXTS),
-        ] {
-            if slot.is_none()
-                && let Some(id) = lookup(list)
-            {
-                *slot = Some(id);
-                force_control(id, &mut attrs);
-            }
-        }
-        for (a, text) in attrs.iter_mut().zip(texts.iter()) {
-            if a.any(Attr::CONTROL) && text.contains("unused") {
-                *a = a.with(Attr::UNUSED);
-            }
-        }
-
-        let fim_eog = [special.fim_pad, special.fim_rep, special.fim_sep];
-        let mut eog: BTreeSet<u32> = fim_eog.into_iter().flatten().collect();
-        for id in EOG_TEXTS.iter().filter_map(|t| texts.id_of(t)) {
-            eog.insert(id);
-            force_control(id, &mut attrs);
-        }
-        for id in ALWAYS_RENDERED.iter().filter_map(|t| texts.id_of(t)) {
-            attrs[id as usize] = Attr::USER_DEFINED;
-        }
-        eog.extend([special.eos, special.eot, special.eom].into_iter().flatten());
-        drop_conflicting_eog(&texts, &mut eog, &mut attrs);
+        find_special_by_text(&texts, &mut special, &mut attrs);
+        let eog = end_of_generation_ids(&texts, &special, &mut attrs);
 
         let mut special_cache: Vec<u32> = (0..n as u32)
             .filter(|&id| attrs[id as usize].any(Attr::CONTROL | Attr::USER_DEFINED | Attr::UNKNOWN))
@@ -298,6 +257,55 @@ fn read_special_ids(md: &Metadata, n: usize, ids: &mut SpecialIds) -> Result<(),
     Ok(())
 }
 
+/// A token whose text marks it as special but whose type says otherwise is made a
+/// control token (llama.cpp warns that such a file is probably wrong).
+fn force_control(texts: &TokenTexts, attrs: &mut [Attr], id: u32) {
+    let a = &mut attrs[id as usize];
+    if !a.any(Attr::CONTROL) {
+        log::debug!("token {id} '{}' looks like a control token: made one", texts.text(id));
+        *a = a.with(Attr::CONTROL);
+    }
+}
+
+/// End of turn/message and FIM ids the metadata does not give, found by their text.
+fn find_special_by_text(texts: &TokenTexts, special: &mut SpecialIds, attrs: &mut [Attr]) {
+    for (slot, list) in [
+        (&mut special.eot, EOT_TEXTS),
+        (&mut special.eom, EOM_TEXTS),
+        (&mut special.fim_pre, FIM_PRE_TEXTS),
+        (&mut special.fim_suf, FIM_SUF_TEXTS),
+        (&mut special.fim_mid, FIM_MID_TEXTS),
+        (&mut special.fim_pad, FIM_PAD_TEXTS),
+        (&mut special.fim_rep, FIM_REP_TEXTS),
+        (&mut special.fim_sep, FIM_SEP_TEXTS),
+    ] {
+        // The lowest id wins when several texts match (llama.cpp takes a hash map's first).
+        if slot.is_none()
+            && let Some(id) = list.iter().filter_map(|t| texts.id_of(t)).min()
+        {
+            *slot = Some(id);
+            force_control(texts, attrs, id);
+        }
+    }
+}
+
+/// The end-of-generation set as llama.cpp builds it: FIM pad/repo/separator markers,
+/// every token whose text is a known end marker, then EOS, EOT and EOM.
+fn end_of_generation_ids(texts: &TokenTexts, special: &SpecialIds, attrs: &mut [Attr]) -> BTreeSet<u32> {
+    let fim = [special.fim_pad, special.fim_rep, special.fim_sep];
+    let mut eog: BTreeSet<u32> = fim.into_iter().flatten().collect();
+    for id in EOG_TEXTS.iter().filter_map(|t| texts.id_of(t)) {
+        eog.insert(id);
+        force_control(texts, attrs, id);
+    }
+    for id in ALWAYS_RENDERED.iter().filter_map(|t| texts.id_of(t)) {
+        attrs[id as usize] = Attr::USER_DEFINED;
+    }
+    eog.extend([special.eos, special.eot, special.eom].into_iter().flatten());
+    drop_conflicting_eog(texts, &mut eog, attrs);
+    eog
+}
+
 /// llama.cpp's two exceptions to the text-based end-of-generation list: with gpt-oss
 /// style channels `<|end|>` only ends a message, and with Gemma 4 tool calls `</s>` is text.
 fn drop_conflicting_eog(texts: &TokenTexts, eog: &mut BTreeSet<u32>, attrs: &mut [Attr]) {
@@ -305,11 +313,12 @@ fn drop_conflicting_eog(texts: &TokenTexts, eog: &mut BTreeSet<u32>, attrs: &mut
     let has = |eog: &BTreeSet<u32>, t: &str| find(eog, t).is_some();
     let has_call = has(eog, "<|call|>") || has(eog, "<|calls|>");
     let (has_return, has_flush) = (has(eog, "<|return|>"), has(eog, "<|flush|>"));
-    if let Some(end) = find(eog, "<|end|>") {
-        if has_call && (has_return || has_flush) {
-            eog.remove(&end);
-            attrs[end as usize] = Attr::USER_DEFINED;
-        }
+    if has_call
+        && (has_return || has_flush)
+        && let Some(end) = find(eog, "<|end|>")
+    {
+        eog.remove(&end);
+        attrs[end as usize] = Attr::USER_DEFINED;
     }
     if has(eog, "<|tool_response>")
         && let Some(s) = find(eog, "</s>")
