@@ -1,5 +1,6 @@
 //! `joule`: run, chat, inspect, fetch, tokenize and score with GGUF models on the CPU.
 
+mod bench;
 mod chat;
 mod fetch;
 mod inspect;
@@ -10,7 +11,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use joule_core::energy::{EnergyConfig, EnergySource};
 use joule_core::engine::{Engine, EngineOptions, GenerateOptions};
+use joule_core::kernels::Precision;
 use joule_core::sampling::SamplingParams;
 
 #[derive(Parser)]
@@ -34,6 +37,8 @@ enum Command {
     Tokenize(TokenizeArgs),
     /// Teacher-forced log-probabilities of a continuation, one JSON line per step.
     Score(ScoreArgs),
+    /// Throughput benchmark in llama-bench's terms (pp/tg tokens per second).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args, Clone)]
@@ -47,6 +52,39 @@ struct ModelArgs {
     /// Context size in tokens (default: min(model's, 4096)).
     #[arg(short = 'c', long = "ctx")]
     context: Option<usize>,
+    /// fast (8-bit activations, integer kernels) or exact (f32 activations).
+    #[arg(long, default_value = "fast")]
+    precision: String,
+    #[command(flatten)]
+    energy: EnergyArgs,
+}
+
+/// How energy is metered.
+#[derive(Args, Clone)]
+pub struct EnergyArgs {
+    /// Energy source: auto, rapl, battery, trace:FILE, estimate or none.
+    #[arg(long, default_value = "auto")]
+    energy: String,
+    /// Seconds of idle baseline to measure before the run (reported; see --subtract-baseline).
+    #[arg(long, default_value_t = 0.0)]
+    baseline: f64,
+    /// Subtract the idle baseline from every energy figure.
+    #[arg(long)]
+    subtract_baseline: bool,
+}
+
+impl EnergyArgs {
+    pub fn config(&self) -> Result<Option<EnergyConfig>, String> {
+        let source: EnergySource = self.energy.parse().map_err(|e: joule_core::energy::EnergyError| e.to_string())?;
+        if matches!(source, EnergySource::None) {
+            return Ok(None);
+        }
+        Ok(Some(EnergyConfig {
+            baseline_s: self.baseline,
+            subtract_baseline: self.subtract_baseline,
+            ..EnergyConfig::with_source(source)
+        }))
+    }
 }
 
 #[derive(Args, Clone)]
@@ -171,6 +209,7 @@ fn main() -> ExitCode {
         Command::Fetch(a) => fetch_cmd(a),
         Command::Tokenize(a) => tokenize(a),
         Command::Score(a) => score(a),
+        Command::Bench(a) => bench::bench(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -184,7 +223,7 @@ fn main() -> ExitCode {
 type CliResult = Result<(), String>;
 
 /// The model to use: the one given, else the default file in the model directory.
-fn model_path(given: Option<&Path>) -> Result<PathBuf, String> {
+pub(crate) fn model_path(given: Option<&Path>) -> Result<PathBuf, String> {
     let path = given.map_or_else(|| fetch::model_dir().join(fetch::DEFAULT_MODEL.file_name), Path::to_path_buf);
     if path.exists() {
         Ok(path)
@@ -202,7 +241,9 @@ fn model_path(given: Option<&Path>) -> Result<PathBuf, String> {
 
 fn load(m: &ModelArgs, sampling: Option<&SamplingArgs>) -> Result<Arc<Engine>, String> {
     let path = model_path(m.model.as_deref())?;
-    let mut options = EngineOptions { context: m.context, threads: m.threads, ..EngineOptions::default() };
+    let precision = Precision::parse(&m.precision).ok_or_else(|| format!("unknown precision '{}' (fast, exact)", m.precision))?;
+    let energy = m.energy.config()?;
+    let mut options = EngineOptions { context: m.context, threads: m.threads, precision, energy, ..EngineOptions::default() };
     if let Some(s) = sampling {
         options.sampling = s.params();
         options.max_tokens = s.max_tokens;

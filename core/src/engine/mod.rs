@@ -2,6 +2,7 @@
 //! sessions that stream text through a callback and stop on a cancel flag, or score
 //! continuations teacher-forced.
 
+pub mod bench;
 mod report;
 pub mod score;
 mod session;
@@ -13,12 +14,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use report::{StopReason, TurnReport, current_rss_bytes, peak_rss_bytes};
+pub use report::{StopReason, TurnEnergy, TurnReport, current_rss_bytes, peak_rss_bytes};
 pub use score::{StepScore, top_k};
 pub use session::{CancelFlag, GenerateOptions, Session};
 pub use stop::StopStrings;
 
 use crate::chat::ChatTemplate;
+use crate::energy::{EnergyConfig, EnergyMeter};
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
 use crate::kernels::{self, Precision};
@@ -48,6 +50,14 @@ pub struct EngineOptions {
     pub sampling: SamplingParams,
     /// Default limit of generated tokens per turn.
     pub max_tokens: usize,
+    /// Energy metering of prefill and decode (None: no metering). The default detects
+    /// the best source (RAPL, battery, platform probe, else an estimate).
+    #[serde(skip, default = "default_energy")]
+    pub energy: Option<EnergyConfig>,
+}
+
+fn default_energy() -> Option<EnergyConfig> {
+    Some(EnergyConfig::default())
 }
 
 impl Default for EngineOptions {
@@ -59,6 +69,7 @@ impl Default for EngineOptions {
             precision: Precision::default(),
             sampling: SamplingParams::default(),
             max_tokens: 512,
+            energy: default_energy(),
         }
     }
 }
@@ -92,6 +103,7 @@ pub struct Engine {
     pool: ThreadPool,
     options: EngineOptions,
     context: usize,
+    meter: Option<EnergyMeter>,
 }
 
 impl Engine {
@@ -126,7 +138,8 @@ impl Engine {
         };
         let pool = ThreadPool::new(n_threads)
             .map_err(|e| Error::InvalidArgument(format!("cannot start {n_threads} threads: {e}")))?;
-        Ok(Arc::new(Self { model, tokenizer, template, has_template, pool, options, context }))
+        let meter = options.energy.clone().map(EnergyMeter::new).transpose()?;
+        Ok(Arc::new(Self { model, tokenizer, template, has_template, pool, options, context, meter }))
     }
 
     pub fn model(&self) -> &Model {
@@ -147,6 +160,11 @@ impl Engine {
 
     pub fn context(&self) -> usize {
         self.context
+    }
+
+    /// The meter that times prefill and decode energy, when metering is on.
+    pub fn energy_meter(&self) -> Option<&EnergyMeter> {
+        self.meter.as_ref()
     }
 
     pub(crate) fn pool(&self) -> &ThreadPool {
@@ -190,10 +208,22 @@ impl Engine {
 
     /// Teacher-forced scoring of `continuation` after `prompt` (see [`score::score`]).
     pub fn score(&self, prompt: &[u32], continuation: &[u32], top: usize) -> Result<Vec<StepScore>> {
+        self.check_score_fits(prompt, continuation)?;
+        score::score(&self.model, &self.pool, self.options.batch, prompt, continuation, top, false)
+    }
+
+    /// Like [`score`](Self::score), returning every step's full log-probability vector.
+    pub fn score_full(&self, prompt: &[u32], continuation: &[u32]) -> Result<Vec<Vec<f32>>> {
+        self.check_score_fits(prompt, continuation)?;
+        let steps = score::score(&self.model, &self.pool, self.options.batch, prompt, continuation, 0, true)?;
+        Ok(steps.into_iter().map(|s| s.log_probs).collect())
+    }
+
+    fn check_score_fits(&self, prompt: &[u32], continuation: &[u32]) -> Result<()> {
         let needed = prompt.len() + continuation.len().saturating_sub(1);
         if needed > self.context {
             return Err(Error::ContextOverflow { needed, available: self.context, context: self.context, used: 0 });
         }
-        score::score(&self.model, &self.pool, self.options.batch, prompt, continuation, top, false)
+        Ok(())
     }
 }

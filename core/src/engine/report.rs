@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::energy::{EnergyReading, Method};
+
 /// Why generation stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,20 +52,73 @@ pub struct TurnReport {
     pub kernel: String,
     /// Arithmetic of the matrix products ("exact" or "fast").
     pub precision: String,
+    /// Energy of prefill and decode, when metering is on.
+    pub energy: Option<TurnEnergy>,
+}
+
+/// Energy of one turn, split at the first generated token: `prefill` covers the prompt
+/// and the first token, `decode` every later token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnEnergy {
+    /// `measured` (a sensor) or `estimated` (CPU time × watts per core): never mixed.
+    pub method: Method,
+    /// The source, in words (sensor path, probe name, or the estimate's basis).
+    pub source: String,
+    pub prefill_joules: f64,
+    pub decode_joules: f64,
+    /// Prefill joules per prompt token run this turn.
+    pub joules_per_prompt_token: Option<f64>,
+    /// Decode joules per token generated after the first.
+    pub joules_per_generated_token: Option<f64>,
+    pub prefill_avg_watts: f64,
+    pub decode_avg_watts: f64,
+    /// The two windows in full: samples, rate, baseline, quality flags.
+    pub prefill: EnergyReading,
+    pub decode: EnergyReading,
+}
+
+impl TurnEnergy {
+    pub fn new(prefill: EnergyReading, decode: EnergyReading, prompt_tokens: usize, decode_tokens: usize) -> Self {
+        Self {
+            method: prefill.method,
+            source: prefill.source.description.clone(),
+            prefill_joules: prefill.joules,
+            decode_joules: decode.joules,
+            joules_per_prompt_token: prefill.joules_per(prompt_tokens as u64),
+            joules_per_generated_token: decode.joules_per(decode_tokens as u64),
+            prefill_avg_watts: prefill.avg_watts,
+            decode_avg_watts: decode.avg_watts,
+            prefill,
+            decode,
+        }
+    }
 }
 
 impl TurnReport {
     /// One human-readable line, as the CLI prints after an answer.
     pub fn summary_line(&self) -> String {
         let rss = self.peak_rss_bytes.map_or("n/a".to_string(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64));
+        let energy = match &self.energy {
+            Some(e) if e.method != Method::None => format!(
+                " | {} J/prompt tok, {} J/gen tok ({})",
+                e.joules_per_prompt_token.map_or("-".into(), |j| format!("{j:.3}")),
+                e.joules_per_generated_token.map_or("-".into(), |j| format!("{j:.3}")),
+                match e.method {
+                    Method::Measured => "measured",
+                    _ => "estimated",
+                }
+            ),
+            _ => String::new(),
+        };
         format!(
-            "[prompt {} tok ({} reused) {:.1} tok/s | gen {} tok {:.1} tok/s | ttft {:.0} ms | peak RSS {} | {} {} x{} | stop: {}]",
+            "[prompt {} tok ({} reused) {:.1} tok/s | gen {} tok {:.1} tok/s | ttft {:.0} ms{} | peak RSS {} | {} {} x{} | stop: {}]",
             self.prompt_tokens,
             self.reused_tokens,
             self.prefill_tokens_per_s,
             self.generated_tokens,
             self.decode_tokens_per_s,
             self.time_to_first_token_ms,
+            energy,
             rss,
             self.kernel,
             self.precision,

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::Engine;
-use super::report::{StopReason, TurnReport, peak_rss_bytes, rate};
+use super::report::{StopReason, TurnEnergy, TurnReport, peak_rss_bytes, rate};
 use super::stop::StopStrings;
 use crate::chat::ChatMessage;
 use crate::error::{Error, Result};
@@ -59,6 +59,7 @@ pub struct Session {
 /// What one turn produced.
 struct TurnOutput {
     text: String,
+    tokens: Vec<u32>,
     report: TurnReport,
 }
 
@@ -93,6 +94,12 @@ impl Session {
         params.validate().map_err(Error::InvalidArgument)?;
         self.sampler = Sampler::new(params);
         Ok(())
+    }
+
+    /// Appends a message without generating (restoring a saved conversation). The cache
+    /// catches up at the next turn.
+    pub fn push_message(&mut self, message: ChatMessage) {
+        self.messages.push(message);
     }
 
     /// Sets the system prompt (first message of the conversation), replacing any
@@ -147,6 +154,21 @@ impl Session {
         Ok(self.run_turn(start, &tokens, opts, on_text)?.report)
     }
 
+    /// Continues a prompt given as token ids (no template, no BOS added) and returns the
+    /// report and the generated ids (the end-of-generation token is not included).
+    pub fn complete_tokens(
+        &mut self,
+        tokens: &[u32],
+        opts: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<(TurnReport, Vec<u32>)> {
+        if tokens.is_empty() {
+            return Err(Error::InvalidArgument("the prompt is empty".into()));
+        }
+        let out = self.run_turn(Instant::now(), tokens, opts, on_text)?;
+        Ok((out.report, out.tokens))
+    }
+
     /// Tokens of a rendered prompt: special tokens parsed, BOS added when the model
     /// wants it and the template did not write it.
     fn prompt_tokens(&self, prompt: &str) -> Result<Vec<u32>> {
@@ -192,7 +214,10 @@ impl Session {
         self.kv.truncate(reused);
         let new = &tokens[reused..];
 
-        // Prefill.
+        // Prefill (its energy window closes when the first token is known).
+        let meter = engine.energy_meter();
+        let mut prefill_window = meter.map(|m| m.begin("prefill"));
+        let mut decode_window = None;
         let prefill_start = Instant::now();
         let chunks = new.chunks(self.state.max_batch()).count();
         for (i, chunk) in new.chunks(self.state.max_batch()).enumerate() {
@@ -207,11 +232,13 @@ impl Session {
         // Decode.
         let max_tokens = opts.max_tokens.unwrap_or(engine.options().max_tokens);
         let tokenizer = engine.tokenizer();
-        let mut decoder = StreamDecoder::new(tokenizer, false);
+        // The answer continues the prompt: its first token keeps a leading space.
+        let mut decoder = StreamDecoder::continuing(tokenizer, false);
         let mut stops = StopStrings::new(&opts.stop);
         let mut text = String::new();
-        let mut generated = 0usize;
+        let mut generated_ids = Vec::new();
         let mut first_token_at: Option<Instant> = None;
+        let mut prefill_reading = None;
         let mut emit = |piece: &str, text: &mut String| {
             if !piece.is_empty() {
                 text.push_str(piece);
@@ -219,16 +246,22 @@ impl Session {
             }
         };
         let stop_reason = loop {
-            if generated >= max_tokens {
+            if generated_ids.len() >= max_tokens {
                 break StopReason::MaxTokens;
             }
             let mut logits = self.state.logits_row(0).to_vec();
             let token = self.sampler.sample(&mut logits, self.kv.tokens());
-            first_token_at.get_or_insert_with(Instant::now);
+            if first_token_at.is_none() {
+                first_token_at = Some(Instant::now());
+                if let (Some(m), Some(w)) = (meter, prefill_window.take()) {
+                    prefill_reading = Some(m.end(w)?);
+                    decode_window = Some(m.begin("decode"));
+                }
+            }
             if tokenizer.is_eog(token) {
                 break StopReason::EndOfGeneration;
             }
-            generated += 1;
+            generated_ids.push(token);
             let (safe, hit) = stops.push(&decoder.push(token));
             emit(&safe, &mut text);
             if hit {
@@ -237,7 +270,7 @@ impl Session {
             if self.cancel.is_cancelled() {
                 break StopReason::Cancelled;
             }
-            if generated >= max_tokens {
+            if generated_ids.len() >= max_tokens {
                 break StopReason::MaxTokens;
             }
             if self.kv.free() == 0 {
@@ -253,13 +286,27 @@ impl Session {
             }
         }
         self.cancel.clear();
+        let energy = match (meter, prefill_reading, decode_window, prefill_window) {
+            (Some(m), Some(p), Some(d), _) => {
+                Some(TurnEnergy::new(p, m.end(d)?, new.len(), generated_ids.len().saturating_sub(1)))
+            }
+            // Stopped before the first token (max_tokens 0): everything was prefill.
+            (Some(m), None, _, Some(p)) => {
+                let p = m.end(p)?;
+                let d = m.end(m.begin("decode"))?;
+                Some(TurnEnergy::new(p, d, new.len(), 0))
+            }
+            _ => None,
+        };
 
         let end = Instant::now();
         let first = first_token_at.unwrap_or(end);
         let decode_ms = (end - first).as_secs_f64() * 1000.0;
         let prefilled = new.len();
+        let generated = generated_ids.len();
         Ok(TurnOutput {
             text,
+            tokens: generated_ids,
             report: TurnReport {
                 prompt_tokens: tokens.len(),
                 reused_tokens: reused,
@@ -272,6 +319,7 @@ impl Session {
                 decode_ms,
                 decode_tokens_per_s: rate(generated.saturating_sub(1), decode_ms),
                 total_ms: ms_since(start),
+                energy,
                 ..self.base_report()
             },
         })
@@ -281,6 +329,7 @@ impl Session {
         self.cancel.clear();
         TurnOutput {
             text: String::new(),
+            tokens: Vec::new(),
             report: TurnReport {
                 prompt_tokens,
                 reused_tokens: reused,
@@ -311,6 +360,7 @@ impl Session {
             threads: self.engine.pool().n_threads(),
             kernel: kernels::kernels().name.to_string(),
             precision: self.engine.options().precision.name().to_string(),
+            energy: None,
         }
     }
 }

@@ -1,0 +1,211 @@
+//! `joule bench`: llama-bench-compatible throughput tables (pp/tg cases, threads,
+//! repetitions; markdown, JSON or CSV), with peak RSS and the kernel path.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use joule_core::engine::bench::{BenchCase, mean_std, run_case};
+use joule_core::engine::{Engine, EngineOptions, peak_rss_bytes};
+use joule_core::kernels::Precision;
+use serde::Serialize;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Model files (repeatable; default: the SmolLM2-135M Q4_1 file).
+    #[arg(short, long)]
+    model: Vec<PathBuf>,
+    /// Prompt lengths to process, comma-separated (0 to skip).
+    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512")]
+    n_prompt: Vec<usize>,
+    /// Generation lengths, comma-separated (0 to skip).
+    #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
+    n_gen: Vec<usize>,
+    /// Thread counts, comma-separated (default: the performance cores).
+    #[arg(short, long, value_delimiter = ',')]
+    threads: Vec<usize>,
+    /// Timed repetitions per case (after one warm-up).
+    #[arg(short, long = "repetitions", default_value_t = 5)]
+    r: usize,
+    /// Prompt tokens per batch.
+    #[arg(short, long = "batch-size", default_value_t = 512)]
+    batch: usize,
+    /// fast (8-bit activations, integer kernels) or exact (f32 activations), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "fast")]
+    precision: Vec<String>,
+    /// Output format: md, json or csv.
+    #[arg(short, long, default_value = "md")]
+    output: String,
+    #[command(flatten)]
+    energy: crate::EnergyArgs,
+}
+
+/// One result row; field names follow llama-bench's JSON where they apply.
+#[derive(Serialize)]
+struct Row {
+    model_filename: String,
+    model_type: String,
+    model_size: u64,
+    model_n_params: u64,
+    n_batch: usize,
+    n_threads: usize,
+    n_prompt: usize,
+    n_gen: usize,
+    test: String,
+    avg_ns: u64,
+    stddev_ns: u64,
+    avg_ts: f64,
+    stddev_ts: f64,
+    samples_ns: Vec<u64>,
+    samples_ts: Vec<f64>,
+    kernel: String,
+    precision: String,
+    peak_rss_bytes: Option<u64>,
+    /// Mean joules per token over the repetitions, and how they were obtained.
+    joules_per_token: Option<f64>,
+    avg_watts: Option<f64>,
+    energy_method: String,
+    energy_source: String,
+}
+
+pub fn bench(a: BenchArgs) -> Result<(), String> {
+    if !["md", "json", "csv"].contains(&a.output.as_str()) {
+        return Err(format!("unknown output format '{}' (md, json, csv)", a.output));
+    }
+    let models = if a.model.is_empty() { vec![crate::model_path(None)?] } else { a.model.clone() };
+    let threads = if a.threads.is_empty() { vec![joule_core::threads::performance_cores()] } else { a.threads.clone() };
+    let precisions: Vec<Precision> = a
+        .precision
+        .iter()
+        .map(|p| Precision::parse(p).ok_or_else(|| format!("unknown precision '{p}' (fast, exact)")))
+        .collect::<Result<_, _>>()?;
+    let cases: Vec<BenchCase> = a
+        .n_prompt
+        .iter()
+        .filter(|&&n| n > 0)
+        .map(|&n| BenchCase::Prompt(n))
+        .chain(a.n_gen.iter().filter(|&&n| n > 0).map(|&n| BenchCase::Generate(n)))
+        .collect();
+    let mut rows = Vec::new();
+    if a.output == "md" {
+        println!("| model | size | params | kernel | precision | threads | test | t/s | J/token | peak RSS |");
+        println!("| --- | ---: | ---: | --- | --- | ---: | --- | ---: | ---: | ---: |");
+    }
+    for path in &models {
+        for &precision in &precisions {
+            for &t in &threads {
+                let energy = a.energy.config()?;
+                let options = EngineOptions { threads: Some(t), precision, batch: a.batch, context: Some(64), energy, ..EngineOptions::default() };
+                let engine = Engine::load(path, options).map_err(|e| format!("{}: {e}", path.display()))?;
+                let info = engine.info();
+                let main_type = info.tensor_types.iter().filter(|(k, _)| *k != "F32").max_by_key(|(_, n)| **n).map(|(k, _)| k.clone()).unwrap_or_default();
+                for &case in &cases {
+                    let mut readings = Vec::new();
+                    let times = run_case(&engine, case, a.r.max(1), &mut |case, once| match engine.energy_meter() {
+                        Some(m) => {
+                            let w = m.begin(&case.name());
+                            let s = once()?;
+                            readings.push(m.end(w)?);
+                            Ok(s)
+                        }
+                        None => once(),
+                    })
+                    .map_err(|e| e.to_string())?;
+                    let tokens = match case {
+                        BenchCase::Prompt(n) | BenchCase::Generate(n) => n as f64,
+                    };
+                    let jpt: Vec<f64> = readings.iter().map(|r| r.joules / tokens).collect();
+                    let watts: Vec<f64> = readings.iter().map(|r| r.avg_watts).collect();
+                    let (avg_ts, stddev_ts) = times.mean_std();
+                    let ns: Vec<f64> = times.seconds.iter().map(|s| s * 1e9).collect();
+                    let (avg_ns, stddev_ns) = mean_std(&ns);
+                    let row = Row {
+                        model_filename: path.display().to_string(),
+                        model_type: format!("{} {} {}", info.architecture, human_params(info.parameters), main_type),
+                        model_size: info.file_bytes,
+                        model_n_params: info.parameters,
+                        n_batch: a.batch,
+                        n_threads: t,
+                        n_prompt: if let BenchCase::Prompt(n) = case { n } else { 0 },
+                        n_gen: if let BenchCase::Generate(n) = case { n } else { 0 },
+                        test: case.name(),
+                        avg_ns: avg_ns as u64,
+                        stddev_ns: stddev_ns as u64,
+                        avg_ts,
+                        stddev_ts,
+                        samples_ns: ns.iter().map(|&x| x as u64).collect(),
+                        samples_ts: times.tokens_per_s(),
+                        kernel: info.kernel.clone(),
+                        precision: info.precision.clone(),
+                        peak_rss_bytes: peak_rss_bytes(),
+                        joules_per_token: (!jpt.is_empty()).then(|| mean_std(&jpt).0),
+                        avg_watts: (!watts.is_empty()).then(|| mean_std(&watts).0),
+                        energy_method: readings.first().map_or("none".into(), |r| method_name(r.method).into()),
+                        energy_source: readings.first().map_or(String::new(), |r| r.source.description.clone()),
+                    };
+                    match a.output.as_str() {
+                        "md" => println!("{}", md_row(&row)),
+                        "csv" => {
+                            if rows.is_empty() {
+                                println!("model_filename,model_type,model_size,n_threads,test,avg_ts,stddev_ts,kernel,precision,peak_rss_bytes,joules_per_token,energy_method");
+                            }
+                            println!(
+                                "{},{},{},{},{},{:.3},{:.3},{},{},{},{},{}",
+                                row.model_filename,
+                                row.model_type,
+                                row.model_size,
+                                row.n_threads,
+                                row.test,
+                                row.avg_ts,
+                                row.stddev_ts,
+                                row.kernel,
+                                row.precision,
+                                row.peak_rss_bytes.map_or(String::new(), |b| b.to_string()),
+                                row.joules_per_token.map_or(String::new(), |j| format!("{j:.5}")),
+                                row.energy_method,
+                            );
+                        }
+                        _ => {}
+                    }
+                    rows.push(row);
+                }
+            }
+        }
+    }
+    if a.output == "json" {
+        println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
+    }
+    Ok(())
+}
+
+fn md_row(r: &Row) -> String {
+    let name = std::path::Path::new(&r.model_filename).file_name().map_or(r.model_filename.clone(), |n| n.to_string_lossy().into_owned());
+    format!(
+        "| {} | {:.1} MiB | {} | {} | {} | {} | {} | {:.2} ± {:.2} | {} | {} |",
+        name,
+        r.model_size as f64 / (1 << 20) as f64,
+        human_params(r.model_n_params),
+        r.kernel,
+        r.precision,
+        r.n_threads,
+        r.test,
+        r.avg_ts,
+        r.stddev_ts,
+        match r.joules_per_token {
+            Some(j) if r.energy_method != "none" => format!("{j:.4} ({})", r.energy_method),
+            _ => "-".into(),
+        },
+        r.peak_rss_bytes.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
+    )
+}
+
+fn method_name(m: joule_core::energy::Method) -> &'static str {
+    match m {
+        joule_core::energy::Method::Measured => "measured",
+        joule_core::energy::Method::Estimated => "estimated",
+        joule_core::energy::Method::None => "none",
+    }
+}
+
+fn human_params(n: u64) -> String {
+    if n >= 1_000_000_000 { format!("{:.2}B", n as f64 / 1e9) } else { format!("{:.0}M", n as f64 / 1e6) }
+}

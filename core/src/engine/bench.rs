@@ -1,0 +1,123 @@
+//! Throughput measurement the way llama-bench does it: `pp N` runs an N-token prompt
+//! through an empty cache in batches, `tg N` generates N tokens one at a time after a
+//! one-token prompt; token ids are random (seeded), tokenization and sampling are not
+//! timed, one warm-up run precedes the timed ones.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::model::{ForwardState, KvCache, Logits, forward};
+use crate::sampling::Rng;
+
+/// One benchmark case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BenchCase {
+    /// Prompt processing of this many tokens.
+    Prompt(usize),
+    /// Generation of this many tokens.
+    Generate(usize),
+}
+
+impl BenchCase {
+    /// llama-bench's name for the case: `pp512`, `tg128`.
+    pub fn name(self) -> String {
+        match self {
+            BenchCase::Prompt(n) => format!("pp{n}"),
+            BenchCase::Generate(n) => format!("tg{n}"),
+        }
+    }
+
+    fn tokens(self) -> usize {
+        match self {
+            BenchCase::Prompt(n) | BenchCase::Generate(n) => n,
+        }
+    }
+}
+
+/// Timings of the repetitions of one case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchTimes {
+    pub case: BenchCase,
+    /// Seconds of each timed repetition.
+    pub seconds: Vec<f64>,
+}
+
+impl BenchTimes {
+    /// Tokens per second of each repetition.
+    pub fn tokens_per_s(&self) -> Vec<f64> {
+        self.seconds.iter().map(|&s| self.case.tokens() as f64 / s).collect()
+    }
+
+    /// Mean and sample standard deviation of the tokens per second.
+    pub fn mean_std(&self) -> (f64, f64) {
+        mean_std(&self.tokens_per_s())
+    }
+}
+
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// Runs `case` once untimed, then `reps` timed repetitions; `around` wraps each timed
+/// repetition (energy windows use it) and receives the case and the elapsed seconds.
+pub fn run_case(
+    engine: &Engine,
+    case: BenchCase,
+    reps: usize,
+    around: &mut dyn FnMut(BenchCase, &mut dyn FnMut() -> Result<f64>) -> Result<f64>,
+) -> Result<BenchTimes> {
+    let model = engine.model();
+    let n = case.tokens();
+    if n == 0 {
+        return Err(Error::InvalidArgument(format!("{} has no tokens", case.name())));
+    }
+    let context = match case {
+        BenchCase::Prompt(n) => n,
+        BenchCase::Generate(n) => n + 1,
+    };
+    let batch = engine.options().batch.min(n);
+    let mut kv = KvCache::new(&model.config, context)?;
+    let mut state = ForwardState::new(model, batch);
+    let mut rng = Rng::new(1234);
+    let vocab = model.config.n_vocab as u64;
+    let mut random_tokens = |k: usize| -> Vec<u32> { (0..k).map(|_| (rng.next_u64() % vocab) as u32).collect() };
+    let mut once = || -> Result<f64> {
+        kv.clear();
+        match case {
+            BenchCase::Prompt(n) => {
+                let tokens = random_tokens(n);
+                let start = Instant::now();
+                let chunks = tokens.chunks(batch).count();
+                for (i, chunk) in tokens.chunks(batch).enumerate() {
+                    let want = if i + 1 == chunks { Logits::Last } else { Logits::None };
+                    forward(model, engine.pool(), &mut state, &mut kv, chunk, want)?;
+                }
+                Ok(start.elapsed().as_secs_f64())
+            }
+            BenchCase::Generate(n) => {
+                let tokens = random_tokens(n + 1);
+                forward(model, engine.pool(), &mut state, &mut kv, &tokens[..1], Logits::Last)?;
+                let start = Instant::now();
+                for t in &tokens[1..] {
+                    forward(model, engine.pool(), &mut state, &mut kv, std::slice::from_ref(t), Logits::Last)?;
+                }
+                Ok(start.elapsed().as_secs_f64())
+            }
+        }
+    };
+    once()?;
+    let mut seconds = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        seconds.push(around(case, &mut once)?);
+    }
+    Ok(BenchTimes { case, seconds })
+}
