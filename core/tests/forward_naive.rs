@@ -5,7 +5,7 @@
 use joule_core::gguf::GgufFile;
 use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
 use joule_core::kernels::Precision;
-use joule_core::model::{ForwardState, KvCache, Logits, Model, forward};
+use joule_core::model::{ForwardState, KvCache, Logits, Model, Probe, forward};
 use joule_core::quant;
 use joule_core::threads::ThreadPool;
 
@@ -16,12 +16,14 @@ struct Naive {
     /// Per layer, per kept token: (position, k, v).
     cache: Vec<Vec<(u32, Vec<f64>, Vec<f64>)>>,
     next_pos: u32,
+    /// Attention probabilities of the last step: per layer, per head.
+    last_probs: Vec<Vec<Vec<f64>>>,
 }
 
 impl Naive {
     fn new(file: GgufFile, spec: SyntheticSpec) -> Self {
         let cache = vec![Vec::new(); spec.n_layers];
-        Self { file, spec, cache, next_pos: 0 }
+        Self { file, spec, cache, next_pos: 0, last_probs: Vec::new() }
     }
 
     fn tensor(&self, name: &str) -> (Vec<f64>, usize) {
@@ -65,6 +67,7 @@ impl Naive {
         self.next_pos += 1;
         let (emb, d) = self.tensor("token_embd.weight");
         let mut x: Vec<f64> = emb[token as usize * d..(token as usize + 1) * d].to_vec();
+        self.last_probs.clear();
         for l in 0..s.n_layers {
             let n = |t: &str| format!("blk.{l}.{t}");
             let xb = self.rmsnorm(&x, &n("attn_norm.weight"));
@@ -81,6 +84,7 @@ impl Naive {
             self.rope(&mut k, pos);
             self.cache[l].push((pos, k, v));
             let mut att = vec![0.0; s.n_embd];
+            self.last_probs.push(Vec::new());
             for h in 0..s.n_head {
                 let kvh = h / (s.n_head / s.n_head_kv);
                 let qh = &q[h * hd..(h + 1) * hd];
@@ -91,6 +95,7 @@ impl Naive {
                 let max = scores.iter().cloned().fold(f64::MIN, f64::max);
                 let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
                 let z: f64 = e.iter().sum();
+                self.last_probs[l].push(e.iter().map(|x| x / z).collect());
                 for ((_, _, v), p) in self.cache[l].iter().zip(&e) {
                     for j in 0..hd {
                         att[h * hd + j] += p / z * v[kvh * hd + j];
@@ -196,7 +201,8 @@ fn truncation_and_eviction_keep_rope_positions_right() {
 
     // Evict slots 1 and 3: the rest keep their positions, the next token takes position 7.
     let keep = [true, false, true, false, true, true, true];
-    kv.retain(&keep);
+    kv.retain(&keep).unwrap();
+    assert!(kv.retain(&[true]).is_err());
     assert_eq!(kv.positions(), &[0, 2, 4, 5, 6]);
     naive.retain(&keep);
     forward(&model, &pool, &mut state, &mut kv, &[40], Logits::Last).unwrap();
@@ -217,4 +223,38 @@ fn bad_batches_are_errors_not_panics() {
     let e = forward(&model, &pool, &mut state, &mut kv, &[1, 2, 3], Logits::Last).unwrap_err();
     assert!(matches!(e, joule_core::Error::ContextOverflow { needed: 3, available: 2, .. }), "{e}");
     assert_eq!(kv.len(), 4, "a refused batch leaves the cache as it was");
+}
+
+#[test]
+fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
+    let spec = SyntheticSpec::tiny();
+    let (model, file) = build(&spec);
+    let pool = ThreadPool::new(2).unwrap();
+    let mut naive = Naive::new(file, spec.clone());
+    let mut probs = Vec::new();
+    for &t in &TOKENS[..6] {
+        naive.step(t);
+        probs.push(naive.last_probs.clone());
+    }
+    let mut state = ForwardState::new(&model, 8);
+    state.set_probe(Probe { layers: None, attention_rows: 2 });
+    let mut kv = KvCache::new(&model.config, 16).unwrap();
+    forward(&model, &pool, &mut state, &mut kv, &TOKENS[..6], Logits::Last).unwrap();
+    for l in 0..spec.n_layers {
+        for r in 0..2 {
+            for h in 0..spec.n_head {
+                let got = state.captured_attention(l, r, h, spec.n_head);
+                let want = &probs[4 + r][l][h];
+                assert_eq!(got.len(), 6);
+                assert_close(&got[..want.len()], want, 1e-5, &format!("layer {l} row {r} head {h}"));
+                assert!(got[want.len()..].iter().all(|&p| p == 0.0));
+            }
+        }
+    }
+    // A one-layer prefix: no logits, and the first layer's attention is the same.
+    let mut kv = KvCache::new(&model.config, 16).unwrap();
+    state.set_probe(Probe { layers: Some(1), attention_rows: 1 });
+    forward(&model, &pool, &mut state, &mut kv, &TOKENS[..6], Logits::Last).unwrap();
+    assert_eq!(state.logit_rows(), 0);
+    assert_close(state.captured_attention(0, 0, 3, spec.n_head), &probs[5][0][3], 1e-5, "prefix layer 0");
 }

@@ -96,6 +96,12 @@ pub struct Kernels {
     pub dot_f32: fn(&[f32], &[f32]) -> f32,
     /// Quantizes activations to 8 bits per 32-block (`x.len() == 32 * out.len()`).
     pub quantize_act: fn(&[f32], &mut [ActQ8]),
+    /// Attention scores of `m` query rows (`q`: `[m, hd]`) against `n` keys stored
+    /// transposed (`kt`: row `d` at `d * stride`): `scores[g * n + s] = q[g] · k[s]`.
+    pub attn_scores: fn(q: &[f32], hd: usize, kt: &[f32], stride: usize, n: usize, scores: &mut [f32]),
+    /// Weighted sums of `n` value rows (`v`: row `s` at `s * stride`, `hd` wide) for `m`
+    /// probability rows (`p`: `[m, n]`): `out[g] = Σ_s p[g * n + s] · v[s]`.
+    pub attn_values: fn(p: &[f32], n: usize, v: &[f32], stride: usize, hd: usize, out: &mut [f32]),
     pub packed: PackedKernels,
 }
 

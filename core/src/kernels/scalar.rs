@@ -14,6 +14,8 @@ pub(super) fn table() -> Kernels {
         name: "scalar",
         dot_f32,
         quantize_act: pack::quantize_act,
+        attn_scores,
+        attn_values,
         packed: PackedKernels {
             q4_0: gemm::<TileQ4_0>,
             q4_1: gemm::<TileQ4_1>,
@@ -43,6 +45,33 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         tail += a[i] * b[i];
     }
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// Attention scores against transposed keys: an axpy per key channel, so every 8 or 16
+/// slots are one vector multiply-add (written so the compiler vectorizes it).
+pub fn attn_scores(q: &[f32], hd: usize, kt: &[f32], stride: usize, n: usize, scores: &mut [f32]) {
+    for (qg, sg) in q.chunks_exact(hd).zip(scores.chunks_exact_mut(n)) {
+        sg.fill(0.0);
+        for (d, &qd) in qg.iter().enumerate() {
+            let row = &kt[d * stride..d * stride + n];
+            for (s, &k) in sg.iter_mut().zip(row) {
+                *s += qd * k;
+            }
+        }
+    }
+}
+
+/// Probability-weighted sums of value rows.
+pub fn attn_values(p: &[f32], n: usize, v: &[f32], stride: usize, hd: usize, out: &mut [f32]) {
+    for (pg, og) in p.chunks_exact(n).zip(out.chunks_exact_mut(hd)) {
+        og.fill(0.0);
+        for (s, &ps) in pg.iter().enumerate() {
+            let row = &v[s * stride..s * stride + hd];
+            for (o, &x) in og.iter_mut().zip(row) {
+                *o += ps * x;
+            }
+        }
+    }
 }
 
 /// One tile's contribution to 8 rows for one token.

@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::kernels::{self, ActQ8, Input, Precision, matmul};
 use crate::model::Model;
+use crate::model::attention::{AttentionShape, attention, attention_probabilities};
 use crate::model::config::RopeStyle;
 use crate::model::kv_cache::KvCache;
 use crate::threads::ThreadPool;
@@ -17,6 +18,18 @@ pub enum Logits {
     All,
     /// None (prefill of a chunk that is not the last one).
     None,
+}
+
+/// Optional inspection of a forward pass, for input pruning and analysis.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Probe {
+    /// Run only the first `layers` layers (no logits are produced); None runs all. The
+    /// batch's slots then hold keys and values for those layers only: truncate the cache
+    /// back before running the full model over them.
+    pub layers: Option<usize>,
+    /// Capture the attention probabilities of the batch's last `attention_rows` query
+    /// rows at every layer run.
+    pub attention_rows: usize,
 }
 
 /// Activations of one batch, sized once for `max_batch` tokens.
@@ -54,6 +67,10 @@ pub struct ForwardState {
     /// Rows of `logits` filled by the last call.
     logit_rows: usize,
     n_vocab: usize,
+    probe: Probe,
+    /// `[layers, rows, n_head, n_keys]` captured attention (see [`Probe`]).
+    captured: Vec<f32>,
+    captured_keys: usize,
 }
 
 impl ForwardState {
@@ -86,6 +103,9 @@ impl ForwardState {
             logits: vec![0.0; c.n_vocab],
             logit_rows: 0,
             n_vocab: c.n_vocab,
+            probe: Probe::default(),
+            captured: Vec::new(),
+            captured_keys: 0,
         }
     }
 
@@ -105,6 +125,21 @@ impl ForwardState {
 
     pub fn logit_rows(&self) -> usize {
         self.logit_rows
+    }
+
+    /// Sets what the next forward passes inspect.
+    pub fn set_probe(&mut self, probe: Probe) {
+        self.probe = probe;
+    }
+
+    /// Attention probabilities captured by the last call: layer `l`, captured row `r`
+    /// (0 = the first of the last `attention_rows` rows), head `h` gives `n_keys` values
+    /// (cache slots `0..n_keys`; slots after the row's own are 0).
+    pub fn captured_attention(&self, l: usize, r: usize, h: usize, n_head: usize) -> &[f32] {
+        let rows = self.probe.attention_rows;
+        let k = self.captured_keys;
+        let at = ((l * rows + r) * n_head + h) * k;
+        &self.captured[at..at + k]
     }
 }
 
@@ -139,9 +174,21 @@ pub fn forward(
         kernels::matrix_row(&w.token_embd, t as usize, &mut s.x[i * d..(i + 1) * d]);
     }
     let first_slot = kv.push_tokens(tokens);
+    let shape = AttentionShape {
+        n_head: c.n_head,
+        n_head_kv: c.n_head_kv,
+        head_dim: hd,
+        capacity: kv.capacity(),
+        first_slot,
+    };
     let positions: Vec<u32> = kv.positions()[first_slot..first_slot + n].to_vec();
 
-    for (l, lw) in w.layers.iter().enumerate() {
+    let n_layers = s.probe.layers.map_or(w.layers.len(), |p| p.min(w.layers.len()));
+    let capture_rows = s.probe.attention_rows.min(n);
+    s.captured_keys = first_slot + n;
+    s.captured.clear();
+    s.captured.resize(n_layers * capture_rows * c.n_head * s.captured_keys, 0.0);
+    for (l, lw) in w.layers.iter().enumerate().take(n_layers) {
         // Attention block.
         rmsnorm(&mut s.xb[..n * d], &s.x[..n * d], &lw.attn_norm, c.rms_eps);
         let xb = input(fast, &s.xb[..n * d], &mut s.xb_q);
@@ -155,13 +202,15 @@ pub fn forward(
             rope(&mut s.q[i * qd..(i + 1) * qd], hd, c.rope.n_rot, c.rope.style, pos, &s.inv_freq);
             rope(&mut s.k[i * kvd..(i + 1) * kvd], hd, c.rope.n_rot, c.rope.style, pos, &s.inv_freq);
         }
-        {
-            let (kc, vc) = kv.layer_mut(l);
-            kc[first_slot * kvd..(first_slot + n) * kvd].copy_from_slice(&s.k[..n * kvd]);
-            vc[first_slot * kvd..(first_slot + n) * kvd].copy_from_slice(&s.v[..n * kvd]);
+        kv.store(l, first_slot, &s.k[..n * kvd], &s.v[..n * kvd]);
+        let (kt, v) = kv.layer(l);
+        attention(pool, &shape, &s.q[..n * qd], kt, v, &mut s.att[..n * qd]);
+        for r in 0..capture_rows {
+            let i = n - capture_rows + r;
+            let at = (l * capture_rows + r) * c.n_head * s.captured_keys;
+            let rows = &mut s.captured[at..at + c.n_head * s.captured_keys];
+            attention_probabilities(&shape, i, &s.q[i * qd..(i + 1) * qd], kt, s.captured_keys, rows);
         }
-        let (kc, vc) = kv.layer(l);
-        attention(pool, c.n_head, c.n_head_kv, hd, &s.q[..n * qd], kc, vc, first_slot, &mut s.att[..n * qd]);
         let att = input(fast, &s.att[..n * qd], &mut s.att_q);
         matmul(pool, &lw.wo, att, n, &mut s.proj[..n * d]);
         add_into(&mut s.x[..n * d], &s.proj[..n * d]);
@@ -179,6 +228,7 @@ pub fn forward(
 
     // Final norm and output projection for the rows asked for.
     let rows = match want {
+        _ if n_layers < w.layers.len() => 0..0,
         Logits::None => 0..0,
         Logits::Last => n - 1..n,
         Logits::All => 0..n,
@@ -259,52 +309,4 @@ fn rope(x: &mut [f32], head_dim: usize, n_rot: usize, style: RopeStyle, pos: u32
             head[b] = x0 * sin + x1 * cos;
         }
     }
-}
-
-/// Causal multi-head attention with grouped KV heads. Query row `i` sits in cache slot
-/// `first_slot + i` and attends to slots `0..=first_slot + i`.
-#[allow(clippy::too_many_arguments)]
-fn attention(
-    pool: &ThreadPool,
-    n_head: usize,
-    n_head_kv: usize,
-    hd: usize,
-    q: &[f32],
-    kc: &[f32],
-    vc: &[f32],
-    first_slot: usize,
-    out: &mut [f32],
-) {
-    let group = n_head / n_head_kv;
-    let kvd = n_head_kv * hd;
-    let scale = 1.0 / (hd as f32).sqrt();
-    let dot = kernels::kernels().dot_f32;
-    // One chunk per (token, head) pair: `out` is `[n, n_head, hd]`.
-    pool.for_each_chunk_mut(out, hd, &|ci, o| {
-        let (i, h) = (ci / n_head, ci % n_head);
-        let kvh = h / group;
-        let qh = &q[i * n_head * hd + h * hd..][..hd];
-        let n_keys = first_slot + i + 1;
-        kernels::with_scratch(n_keys, |scores| {
-            let mut max = f32::NEG_INFINITY;
-            for (s, sc) in scores.iter_mut().enumerate() {
-                *sc = dot(qh, &kc[s * kvd + kvh * hd..][..hd]) * scale;
-                max = max.max(*sc);
-            }
-            let mut sum = 0.0f32;
-            for sc in scores.iter_mut() {
-                *sc = (*sc - max).exp();
-                sum += *sc;
-            }
-            let inv = 1.0 / sum;
-            o.fill(0.0);
-            for (s, &p) in scores.iter().enumerate() {
-                let vs = &vc[s * kvd + kvh * hd..][..hd];
-                let p = p * inv;
-                for (oj, &vj) in o.iter_mut().zip(vs) {
-                    *oj += p * vj;
-                }
-            }
-        });
-    });
 }

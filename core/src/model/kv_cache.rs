@@ -1,6 +1,10 @@
 //! The key/value cache: one slot per processed token, in position order, with keys
 //! stored after rotary embedding. Entries can be dropped and the rest compacted; each
 //! slot keeps the position it was rotated with, so RoPE stays right after eviction.
+//!
+//! Keys are stored transposed (`[kv_dim, capacity]`: one row per channel) so attention
+//! scores for 8 or 16 slots at a time are plain vector multiply-adds, with no horizontal
+//! sums; values are slot-major (`[capacity, kv_dim]`).
 
 use crate::error::{Error, Result};
 use crate::model::config::ModelConfig;
@@ -9,7 +13,7 @@ use crate::model::config::ModelConfig;
 pub struct KvCache {
     capacity: usize,
     kv_dim: usize,
-    /// Per layer `[capacity, kv_dim]`: keys after rope.
+    /// Per layer `[kv_dim, capacity]`: keys after rope, transposed.
     k: Vec<Vec<f32>>,
     /// Per layer `[capacity, kv_dim]`.
     v: Vec<Vec<f32>>,
@@ -88,16 +92,23 @@ impl KvCache {
 
     /// Drops the slots for which `keep` is false and compacts the rest, keeping their
     /// order and rope positions. The next token still takes the next position.
-    pub fn retain(&mut self, keep: &[bool]) {
-        assert_eq!(keep.len(), self.len(), "one keep flag per slot");
-        let d = self.kv_dim;
+    pub fn retain(&mut self, keep: &[bool]) -> Result<()> {
+        if keep.len() != self.len() {
+            return Err(Error::InvalidArgument(format!("{} keep flags for {} cache slots", keep.len(), self.len())));
+        }
+        let (d, cap) = (self.kv_dim, self.capacity);
         let mut dst = 0;
         for src in 0..self.len() {
             if !keep[src] {
                 continue;
             }
             if dst != src {
-                for layer in self.k.iter_mut().chain(self.v.iter_mut()) {
+                for layer in &mut self.k {
+                    for c in 0..d {
+                        layer[c * cap + dst] = layer[c * cap + src];
+                    }
+                }
+                for layer in &mut self.v {
                     layer.copy_within(src * d..(src + 1) * d, dst * d);
                 }
                 self.tokens[dst] = self.tokens[src];
@@ -107,6 +118,7 @@ impl KvCache {
         }
         self.tokens.truncate(dst);
         self.positions.truncate(dst);
+        Ok(())
     }
 
     /// Appends `tokens` at the next positions (their keys and values are written by the
@@ -122,13 +134,22 @@ impl KvCache {
         first
     }
 
-    /// Keys and values of one layer, `[capacity, kv_dim]` each.
+    /// Keys (`[kv_dim, capacity]`) and values (`[capacity, kv_dim]`) of one layer.
     pub(crate) fn layer(&self, layer: usize) -> (&[f32], &[f32]) {
         (&self.k[layer], &self.v[layer])
     }
 
-    pub(crate) fn layer_mut(&mut self, layer: usize) -> (&mut [f32], &mut [f32]) {
-        (&mut self.k[layer], &mut self.v[layer])
+    /// Writes the keys and values (`[n, kv_dim]` each) of `n` tokens from `first_slot`.
+    pub(crate) fn store(&mut self, layer: usize, first_slot: usize, k: &[f32], v: &[f32]) {
+        let (d, cap) = (self.kv_dim, self.capacity);
+        let n = k.len() / d;
+        let kt = &mut self.k[layer];
+        for (i, row) in k.chunks_exact(d).enumerate() {
+            for (c, &x) in row.iter().enumerate() {
+                kt[c * cap + first_slot + i] = x;
+            }
+        }
+        self.v[layer][first_slot * d..(first_slot + n) * d].copy_from_slice(v);
     }
 
     /// Bytes reserved for keys and values.

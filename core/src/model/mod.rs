@@ -1,6 +1,7 @@
 //! A loaded model: its config, its weights (packed for the kernels), and the forward
 //! pass over them.
 
+mod attention;
 pub mod config;
 pub mod forward;
 pub mod kv_cache;
@@ -10,7 +11,7 @@ pub mod weights;
 use std::path::Path;
 
 pub use config::{Arch, ModelConfig, RopeStyle};
-pub use forward::{ForwardState, Logits, forward};
+pub use forward::{ForwardState, Logits, Probe, forward};
 pub use kv_cache::KvCache;
 pub use weights::{Linear, Weights};
 
