@@ -261,6 +261,25 @@ impl GgufFile {
         }
     }
 
+    /// Drops the file's pages from this process's resident memory (a hint: pages come
+    /// back from the file when read again). Used after the weights were repacked.
+    pub fn release_resident_pages(&self) {
+        self.release_range(0, self.file_size() as usize);
+    }
+
+    /// Like [`release_resident_pages`](Self::release_resident_pages) for one tensor.
+    pub fn release_tensor_pages(&self, info: &TensorInfo) {
+        self.release_range((self.data_offset + info.offset) as usize, info.size as usize);
+    }
+
+    fn release_range(&self, start: usize, len: usize) {
+        if let Backing::Mapped(map) = &*self.backing {
+            if let Err(e) = crate::mmap::release_pages(map, start, len) {
+                log::debug!("madvise(DONTNEED) failed: {e}");
+            }
+        }
+    }
+
     /// Bytes of all tensor data.
     pub fn tensor_bytes_total(&self) -> u64 {
         self.tensors.iter().map(|t| t.size).sum()

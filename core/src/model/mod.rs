@@ -38,7 +38,14 @@ impl Model {
             }
             let PackedMatrix::Raw(bytes) = &lin.packed else { return Ok(lin) };
             match pack::pack(lin.ggml_type, bytes.as_slice(), lin.n_out, lin.n_in)? {
-                Some(tiles) => Ok(Linear { packed: PackedMatrix::Tiles(tiles), ..lin }),
+                Some(tiles) => {
+                    // The kernels read the repacked copy: the mapped pages can go now,
+                    // which keeps peak memory near one copy of the weights.
+                    if let Some(info) = file.tensor_info(&lin.name) {
+                        file.release_tensor_pages(info);
+                    }
+                    Ok(Linear { packed: PackedMatrix::Tiles(tiles), ..lin })
+                }
                 None => Ok(lin),
             }
         };
