@@ -39,6 +39,17 @@ enum Command {
     Score(ScoreArgs),
     /// Throughput benchmark in llama-bench's terms (pp/tg tokens per second).
     Bench(bench::BenchArgs),
+    /// Requantize a GGUF file (q4_0, q4_1, q4_k_m, q8_0), keeping its metadata.
+    Quantize(QuantizeArgs),
+}
+
+#[derive(Args)]
+struct QuantizeArgs {
+    input: PathBuf,
+    output: PathBuf,
+    /// Target file type: q4_0, q4_1, q4_k_m or q8_0.
+    #[arg(long = "type")]
+    file_type: String,
 }
 
 #[derive(Args, Clone)]
@@ -210,6 +221,7 @@ fn main() -> ExitCode {
         Command::Tokenize(a) => tokenize(a),
         Command::Score(a) => score(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Quantize(a) => quantize(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -277,6 +289,30 @@ fn run(a: RunArgs) -> CliResult {
     } else {
         println!("{}", report.summary_line());
     }
+    Ok(())
+}
+
+fn quantize(a: QuantizeArgs) -> CliResult {
+    let target: joule_core::requantize::FileType = a.file_type.parse().map_err(|e: joule_core::Error| e.to_string())?;
+    let file = joule_core::gguf::GgufFile::open(&a.input).map_err(|e| e.to_string())?;
+    let bar = indicatif::ProgressBar::new(file.tensor_bytes_total());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let writer = joule_core::requantize::requantize(&file, target, &mut |done, _, name| {
+        bar.set_position(done);
+        bar.set_message(name.to_string());
+    })
+    .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    writer.write_file(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    let out = joule_core::gguf::GgufFile::open(&a.output).map_err(|e| e.to_string())?;
+    let mut mix = std::collections::BTreeMap::new();
+    for t in &out.tensors {
+        *mix.entry(t.ggml_type.name()).or_insert(0) += 1;
+    }
+    println!("{} ({} bytes): {:?}", a.output.display(), out.file_size(), mix);
     Ok(())
 }
 

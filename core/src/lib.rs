@@ -14,6 +14,7 @@ pub mod kernels;
 mod mmap;
 pub mod model;
 pub mod quant;
+pub mod requantize;
 pub mod sampling;
 pub mod threads;
 pub mod tokenizer;
