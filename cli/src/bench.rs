@@ -37,6 +37,10 @@ pub struct BenchArgs {
     output: String,
     #[command(flatten)]
     energy: crate::EnergyArgs,
+    /// Also measure memory read bandwidth per thread count and report each tg case as a
+    /// fraction of the bandwidth ceiling (bandwidth ÷ weight bytes per token).
+    #[arg(long)]
+    bandwidth: bool,
 }
 
 /// One result row; field names follow llama-bench's JSON where they apply.
@@ -65,6 +69,12 @@ struct Row {
     avg_watts: Option<f64>,
     energy_method: String,
     energy_source: String,
+    /// Weight bytes read per generated token.
+    weight_bytes_per_token: u64,
+    /// Measured read bandwidth (bytes/s) with these threads, when asked for.
+    read_bandwidth: Option<f64>,
+    /// avg_ts × weight bytes per token ÷ read bandwidth (tg cases).
+    bandwidth_fraction: Option<f64>,
 }
 
 pub fn bench(a: BenchArgs) -> Result<(), String> {
@@ -97,6 +107,12 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
                 let options = EngineOptions { threads: Some(t), precision, batch: a.batch, context: Some(64), energy, ..EngineOptions::default() };
                 let engine = Engine::load(path, options).map_err(|e| format!("{}: {e}", path.display()))?;
                 let info = engine.info();
+                let weight_bytes = engine.model().decode_weight_bytes();
+                let bandwidth = a.bandwidth.then(|| {
+                    let bw = joule_core::engine::bench::read_bandwidth(engine.pool(), 1 << 30, 5);
+                    eprintln!("read bandwidth with {t} threads: {:.1} GB/s (1 GiB buffer, 64-bit sums, median of 5)", bw / 1e9);
+                    bw
+                });
                 let main_type = info.tensor_types.iter().filter(|(k, _)| *k != "F32").max_by_key(|(_, n)| **n).map(|(k, _)| k.clone()).unwrap_or_default();
                 for &case in &cases {
                     let mut readings = Vec::new();
@@ -141,6 +157,12 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
                         avg_watts: (!watts.is_empty()).then(|| mean_std(&watts).0),
                         energy_method: readings.first().map_or("none".into(), |r| method_name(r.method).into()),
                         energy_source: readings.first().map_or(String::new(), |r| r.source.description.clone()),
+                        weight_bytes_per_token: weight_bytes,
+                        read_bandwidth: bandwidth,
+                        bandwidth_fraction: match (case, bandwidth) {
+                            (BenchCase::Generate(_), Some(bw)) => Some(avg_ts * weight_bytes as f64 / bw),
+                            _ => None,
+                        },
                     };
                     match a.output.as_str() {
                         "md" => println!("{}", md_row(&row)),
@@ -195,7 +217,7 @@ fn md_row(r: &Row) -> String {
             _ => "-".into(),
         },
         r.peak_rss_bytes.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
-    )
+    ) + &r.bandwidth_fraction.map_or(String::new(), |f| format!(" {:.0} % of bandwidth ceiling |", f * 100.0))
 }
 
 fn method_name(m: joule_core::energy::Method) -> &'static str {

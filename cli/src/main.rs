@@ -41,6 +41,19 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Requantize a GGUF file (q4_0, q4_1, q4_k_m, q8_0), keeping its metadata.
     Quantize(QuantizeArgs),
+    /// Write a synthetic llama-shape model with random weights (for benchmarks).
+    Synth(SynthArgs),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    output: PathBuf,
+    /// Shape: 1b (TinyLlama's: 22 layers, 2048 wide) or tiny.
+    #[arg(long, default_value = "1b")]
+    shape: String,
+    /// Weight type: q4_0, q4_1, q5_0, q8_0, q4_k, q6_k, f16 or f32.
+    #[arg(long = "type", default_value = "q4_0")]
+    weight_type: String,
 }
 
 #[derive(Args)]
@@ -222,6 +235,7 @@ fn main() -> ExitCode {
         Command::Score(a) => score(a),
         Command::Bench(a) => bench::bench(a),
         Command::Quantize(a) => quantize(a),
+        Command::Synth(a) => synth(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -313,6 +327,32 @@ fn quantize(a: QuantizeArgs) -> CliResult {
         *mix.entry(t.ggml_type.name()).or_insert(0) += 1;
     }
     println!("{} ({} bytes): {:?}", a.output.display(), out.file_size(), mix);
+    Ok(())
+}
+
+fn synth(a: SynthArgs) -> CliResult {
+    use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
+    use joule_core::quant::GgmlType;
+    let ty = match a.weight_type.to_ascii_lowercase().as_str() {
+        "q4_0" => GgmlType::Q4_0,
+        "q4_1" => GgmlType::Q4_1,
+        "q5_0" => GgmlType::Q5_0,
+        "q8_0" => GgmlType::Q8_0,
+        "q4_k" => GgmlType::Q4_K,
+        "q6_k" => GgmlType::Q6_K,
+        "f16" => GgmlType::F16,
+        "f32" => GgmlType::F32,
+        other => return Err(format!("unknown weight type '{other}'")),
+    };
+    let spec = match a.shape.as_str() {
+        "1b" => SyntheticSpec::one_billion(ty),
+        "tiny" => SyntheticSpec { weight_type: ty, embedding_type: ty, ..SyntheticSpec::tiny() },
+        other => return Err(format!("unknown shape '{other}' (1b, tiny)")),
+    };
+    eprintln!("writing {} parameters as {ty}...", spec.parameters());
+    let w = synthetic_model(&spec)?;
+    w.write_file(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    println!("{}", a.output.display());
     Ok(())
 }
 

@@ -121,3 +121,32 @@ pub fn run_case(
     }
     Ok(BenchTimes { case, seconds })
 }
+
+/// Measured memory read bandwidth in bytes per second: every pool thread streams its
+/// share of a buffer of `bytes` (far larger than the caches) summing 64-bit words, and
+/// the median of `reps` passes is returned.
+pub fn read_bandwidth(pool: &crate::threads::ThreadPool, bytes: usize, reps: usize) -> f64 {
+    let words = (bytes / 8).max(1 << 16);
+    // Distinct values so the pages are really allocated (not the shared zero page).
+    let buf: Vec<u64> = (0..words as u64).collect();
+    let sink = std::sync::atomic::AtomicU64::new(0);
+    let mut times: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            pool.run(&|t, n| {
+                let part = &buf[crate::threads::ThreadPool::split(words, t, n)];
+                let mut acc = [0u64; 8];
+                for chunk in part.chunks_exact(8) {
+                    for (a, &x) in acc.iter_mut().zip(chunk) {
+                        *a = a.wrapping_add(x);
+                    }
+                }
+                sink.fetch_add(acc.iter().fold(0, |s, &x| s.wrapping_add(x)), std::sync::atomic::Ordering::Relaxed);
+            });
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    std::hint::black_box(sink.load(std::sync::atomic::Ordering::Relaxed));
+    (words * 8) as f64 / times[times.len() / 2]
+}

@@ -167,7 +167,8 @@ impl Engine {
         self.meter.as_ref()
     }
 
-    pub(crate) fn pool(&self) -> &ThreadPool {
+    /// The engine's compute threads.
+    pub fn pool(&self) -> &ThreadPool {
         &self.pool
     }
 

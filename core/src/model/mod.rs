@@ -53,6 +53,24 @@ impl Model {
         Ok(Self { config, weights, file, precision })
     }
 
+    /// Bytes of weights read to decode one token: every matrix once (the embedding
+    /// only when it is also the output matrix; otherwise one row is negligible).
+    pub fn decode_weight_bytes(&self) -> u64 {
+        let bytes = |l: &Linear| -> u64 {
+            match &l.packed {
+                PackedMatrix::Tiles(t) => t.bytes() as u64,
+                PackedMatrix::Raw(_) => (l.row_bytes() * l.n_out) as u64,
+            }
+        };
+        let w = &self.weights;
+        let layers: u64 = w
+            .layers
+            .iter()
+            .map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down].into_iter().map(bytes).sum::<u64>())
+            .sum();
+        layers + bytes(w.output_matrix())
+    }
+
     pub fn open(path: impl AsRef<Path>, precision: Precision) -> Result<Self> {
         Self::load(GgufFile::open(path)?, precision)
     }
