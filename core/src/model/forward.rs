@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::kernels::{self, ActQ8, Input, Precision, matmul};
 use crate::model::Model;
 use crate::model::attention::{AttentionShape, attention, attention_probabilities};
-use crate::model::config::RopeStyle;
+use crate::model::ops;
 use crate::model::kv_cache::KvCache;
 use crate::threads::ThreadPool;
 
@@ -61,6 +61,8 @@ pub struct ForwardState {
     gate_q: Vec<ActQ8>,
     /// `[n_rot / 2]` inverse frequencies of rope (f64 so long positions stay exact).
     inv_freq: Vec<f64>,
+    /// `[max_batch, n_rot / 2, 2]` cos and sin of each token's rope angles.
+    rope_cs: Vec<f32>,
     /// `[rows, n_vocab]` logits of the rows asked for (grown once to `max_batch` rows
     /// the first time all logits are requested).
     logits: Vec<f32>,
@@ -100,6 +102,7 @@ impl ForwardState {
             att_q: vec![ActQ8::default(); b * c.q_dim() / 32],
             gate_q: vec![ActQ8::default(); b * c.n_ff / 32],
             inv_freq,
+            rope_cs: vec![0.0; b * c.rope.n_rot],
             logits: vec![0.0; c.n_vocab],
             logit_rows: 0,
             n_vocab: c.n_vocab,
@@ -181,7 +184,8 @@ pub fn forward(
         capacity: kv.capacity(),
         first_slot,
     };
-    let positions: Vec<u32> = kv.positions()[first_slot..first_slot + n].to_vec();
+    ops::rope_table(&kv.positions()[first_slot..first_slot + n], &s.inv_freq, &mut s.rope_cs);
+    let (n_rot, style) = (c.rope.n_rot, c.rope.style);
 
     let n_layers = s.probe.layers.map_or(w.layers.len(), |p| p.min(w.layers.len()));
     let capture_rows = s.probe.attention_rows.min(n);
@@ -190,18 +194,16 @@ pub fn forward(
     s.captured.resize(n_layers * capture_rows * c.n_head * s.captured_keys, 0.0);
     for (l, lw) in w.layers.iter().enumerate().take(n_layers) {
         // Attention block.
-        rmsnorm(&mut s.xb[..n * d], &s.x[..n * d], &lw.attn_norm, c.rms_eps);
-        let xb = input(fast, &s.xb[..n * d], &mut s.xb_q);
+        ops::rmsnorm(pool, &mut s.xb[..n * d], &s.x[..n * d], &lw.attn_norm, c.rms_eps);
+        let xb = input(pool, fast, &s.xb[..n * d], d, &mut s.xb_q);
         matmul(pool, &lw.wq, xb, n, &mut s.q[..n * qd]);
         matmul(pool, &lw.wk, xb, n, &mut s.k[..n * kvd]);
         matmul(pool, &lw.wv, xb, n, &mut s.v[..n * kvd]);
-        add_bias(&mut s.q[..n * qd], lw.bq.as_deref());
-        add_bias(&mut s.k[..n * kvd], lw.bk.as_deref());
-        add_bias(&mut s.v[..n * kvd], lw.bv.as_deref());
-        for (i, &pos) in positions.iter().enumerate() {
-            rope(&mut s.q[i * qd..(i + 1) * qd], hd, c.rope.n_rot, c.rope.style, pos, &s.inv_freq);
-            rope(&mut s.k[i * kvd..(i + 1) * kvd], hd, c.rope.n_rot, c.rope.style, pos, &s.inv_freq);
-        }
+        ops::add_bias(&mut s.q[..n * qd], lw.bq.as_deref());
+        ops::add_bias(&mut s.k[..n * kvd], lw.bk.as_deref());
+        ops::add_bias(&mut s.v[..n * kvd], lw.bv.as_deref());
+        ops::rope(pool, &mut s.q[..n * qd], qd, hd, n_rot, style, &s.rope_cs);
+        ops::rope(pool, &mut s.k[..n * kvd], kvd, hd, n_rot, style, &s.rope_cs);
         kv.store(l, first_slot, &s.k[..n * kvd], &s.v[..n * kvd]);
         let (kt, v) = kv.layer(l);
         attention(pool, &shape, &s.q[..n * qd], kt, v, &mut s.att[..n * qd]);
@@ -211,19 +213,19 @@ pub fn forward(
             let rows = &mut s.captured[at..at + c.n_head * s.captured_keys];
             attention_probabilities(&shape, i, &s.q[i * qd..(i + 1) * qd], kt, s.captured_keys, rows);
         }
-        let att = input(fast, &s.att[..n * qd], &mut s.att_q);
+        let att = input(pool, fast, &s.att[..n * qd], qd, &mut s.att_q);
         matmul(pool, &lw.wo, att, n, &mut s.proj[..n * d]);
-        add_into(&mut s.x[..n * d], &s.proj[..n * d]);
+        ops::add(pool, &mut s.x[..n * d], &s.proj[..n * d], d);
 
         // Feed-forward block (SwiGLU).
-        rmsnorm(&mut s.xb[..n * d], &s.x[..n * d], &lw.ffn_norm, c.rms_eps);
-        let xb = input(fast, &s.xb[..n * d], &mut s.xb_q);
+        ops::rmsnorm(pool, &mut s.xb[..n * d], &s.x[..n * d], &lw.ffn_norm, c.rms_eps);
+        let xb = input(pool, fast, &s.xb[..n * d], d, &mut s.xb_q);
         matmul(pool, &lw.w_gate, xb, n, &mut s.gate[..n * ff]);
         matmul(pool, &lw.w_up, xb, n, &mut s.up[..n * ff]);
-        swiglu(&mut s.gate[..n * ff], &s.up[..n * ff]);
-        let gate = input(fast, &s.gate[..n * ff], &mut s.gate_q);
+        ops::swiglu(pool, &mut s.gate[..n * ff], &s.up[..n * ff], ff);
+        let gate = input(pool, fast, &s.gate[..n * ff], ff, &mut s.gate_q);
         matmul(pool, &lw.w_down, gate, n, &mut s.proj[..n * d]);
-        add_into(&mut s.x[..n * d], &s.proj[..n * d]);
+        ops::add(pool, &mut s.x[..n * d], &s.proj[..n * d], d);
     }
 
     // Final norm and output projection for the rows asked for.
@@ -236,77 +238,27 @@ pub fn forward(
     let n_rows = rows.len();
     if n_rows > 0 {
         let xr = &s.x[rows.start * d..rows.end * d];
-        rmsnorm(&mut s.xb[..n_rows * d], xr, &w.output_norm, c.rms_eps);
+        ops::rmsnorm(pool, &mut s.xb[..n_rows * d], xr, &w.output_norm, c.rms_eps);
         let need = n_rows * c.n_vocab;
         if s.logits.len() < need {
             // Grown once, to the whole batch, the first time every row is wanted.
             s.logits.resize(s.max_batch * c.n_vocab, 0.0);
         }
-        let xb = input(fast, &s.xb[..n_rows * d], &mut s.xb_q);
+        let xb = input(pool, fast, &s.xb[..n_rows * d], d, &mut s.xb_q);
         matmul(pool, w.output_matrix(), xb, n_rows, &mut s.logits[..need]);
     }
     s.logit_rows = n_rows;
     Ok(())
 }
 
-/// A matmul input: on the fast path (when the width allows 32-blocks) `x` is quantized
+/// A matmul input: on the fast path (when rows are whole 32-blocks) `x` is quantized
 /// into `q` once here and shared by every matrix that reads it.
-fn input<'a>(fast: bool, x: &'a [f32], q: &'a mut [ActQ8]) -> Input<'a> {
-    if fast && x.len() % 32 == 0 {
+fn input<'a>(pool: &ThreadPool, fast: bool, x: &'a [f32], row_len: usize, q: &'a mut [ActQ8]) -> Input<'a> {
+    if fast && row_len % 32 == 0 {
         let q = &mut q[..x.len() / 32];
-        (kernels::kernels().quantize_act)(x, q);
+        ops::quantize(pool, x, row_len, q);
         Input { x, q: Some(q) }
     } else {
         Input { x, q: None }
-    }
-}
-
-/// `out[i] = x[i] / rms(x[i]) * weight` for each row of `weight.len()` values.
-fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
-    let d = weight.len();
-    for (o, xi) in out.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
-        let ss: f64 = xi.iter().map(|&v| (v as f64) * (v as f64)).sum();
-        let scale = (1.0 / (ss / d as f64 + eps as f64).sqrt()) as f32;
-        for ((o, &v), &g) in o.iter_mut().zip(xi).zip(weight) {
-            *o = v * scale * g;
-        }
-    }
-}
-
-fn add_bias(x: &mut [f32], bias: Option<&[f32]>) {
-    if let Some(b) = bias {
-        for row in x.chunks_exact_mut(b.len()) {
-            add_into(row, b);
-        }
-    }
-}
-
-fn add_into(x: &mut [f32], y: &[f32]) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a += b;
-    }
-}
-
-/// `gate = silu(gate) * up`.
-fn swiglu(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + (-*g).exp()) * u;
-    }
-}
-
-/// Rotates the first `n_rot` dimensions of every head of one token at `pos`.
-fn rope(x: &mut [f32], head_dim: usize, n_rot: usize, style: RopeStyle, pos: u32, inv_freq: &[f64]) {
-    for head in x.chunks_exact_mut(head_dim) {
-        for (i, &f) in inv_freq.iter().enumerate() {
-            let theta = pos as f64 * f;
-            let (sin, cos) = (theta.sin() as f32, theta.cos() as f32);
-            let (a, b) = match style {
-                RopeStyle::Interleaved => (2 * i, 2 * i + 1),
-                RopeStyle::Neox => (i, i + n_rot / 2),
-            };
-            let (x0, x1) = (head[a], head[b]);
-            head[a] = x0 * cos - x1 * sin;
-            head[b] = x0 * sin + x1 * cos;
-        }
     }
 }
