@@ -5,26 +5,25 @@ use std::arch::x86_64::{__m256, __m256i};
 use super::isa::Avx2;
 use crate::kernels::pack::ActQ8;
 
-/// Dot product in 32 independent lanes (4 FMA chains), summed pairwise at the end.
+/// Bit for bit `scalar::dot_f32`: 8 lanes each summing its products in order (multiply,
+/// then add: no fused multiply-add), then `((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7))`
+/// plus the in-order sum of the tail. The lanes' add chain bounds its speed, but calls
+/// for different keys or rows are independent and overlap in the core.
 #[inline(always)]
 pub fn dot_f32(v: Avx2, a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let n = a.len().min(b.len());
     let (a8, a_tail) = a[..n].as_chunks::<8>();
     let (b8, b_tail) = b[..n].as_chunks::<8>();
-    let mut acc = [v.zero_f(); 4];
-    let mut pairs = a8.chunks_exact(4).zip(b8.chunks_exact(4));
-    for (x, y) in pairs.by_ref() {
-        for l in 0..4 {
-            acc[l] = v.fmadd(v.load_f(&x[l]), v.load_f(&y[l]), acc[l]);
-        }
+    let mut acc = v.zero_f();
+    for (x, y) in a8.iter().zip(b8) {
+        acc = v.add_f(acc, v.mul_f(v.load_f(x), v.load_f(y)));
     }
-    let done = a8.len() / 4 * 4;
-    for (x, y) in a8[done..].iter().zip(&b8[done..]) {
-        acc[0] = v.fmadd(v.load_f(x), v.load_f(y), acc[0]);
+    let mut tail = 0.0f32;
+    for (x, y) in a_tail.iter().zip(b_tail) {
+        tail += x * y;
     }
-    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
-    v.hsum_f(v.add_f(v.add_f(acc[0], acc[1]), v.add_f(acc[2], acc[3]))) + tail
+    v.hsum_f(acc) + tail
 }
 
 /// Bit for bit `pack::quantize_act`: `d = max|x| / 127`, quants `round(x / d)` rounded

@@ -1,7 +1,9 @@
 //! The per-format halves of the integer kernels: how one 32-column block ("column") of a
 //! tile becomes dot-product operands (`prepare`), and how those meet a few tokens'
 //! activations (`accumulate`). Each reproduces the integer sum of its scalar twin in
-//! `scalar.rs` exactly and applies the same float formula (with fused multiply-adds).
+//! `scalar.rs` exactly and applies the same float formula with the same roundings (no
+//! fused multiply-adds, same association), so the results are bit-identical to it: the
+//! fast path gives the same answer on every CPU.
 //!
 //! The i16 bounds that decide how many AVX2 `vpmaddubsw` steps are chained before
 //! widening assume activation quants in -127..=127, as `quantize_act` produces, and
@@ -166,7 +168,8 @@ fn dot_signed<I: Isa, const NT: usize>(isa: I, u: &[__m256i; 8], w: &[__m256i; 8
     }
 }
 
-/// `acc[t] += (d · a.d) · (isum[t] - offset · a.sum)`.
+/// `acc[t] += (d · a.d) · (isum[t] - offset · a.sum)`, rounded as the scalar kernel
+/// rounds it (no fused multiply-add), so results match it bit for bit.
 #[inline(always)]
 fn scale_offset<const NT: usize>(
     v: Avx2,
@@ -178,12 +181,12 @@ fn scale_offset<const NT: usize>(
 ) {
     for t in 0..NT {
         let i = if offset == 0 { isum[t] } else { v.sub_i32(isum[t], v.splat_i32(offset * act[t].sum)) };
-        acc[t] = v.fmadd(v.mul_f(d, v.splat_f(act[t].d)), v.to_f(i), acc[t]);
+        acc[t] = v.add_f(acc[t], v.mul_f(v.mul_f(d, v.splat_f(act[t].d)), v.to_f(i)));
     }
 }
 
 /// `acc[t] += (d · a.d) · isum[t] ± (m · a.d) · a.sum` (`+` for Q4_1/Q5_1 minimums,
-/// `-` for the k-quants' subtracted minimums).
+/// `-` for the k-quants' subtracted minimums), rounded as the scalar kernel rounds it.
 #[inline(always)]
 fn scale_min<const NT: usize, const SUBTRACT: bool>(
     v: Avx2,
@@ -195,9 +198,10 @@ fn scale_min<const NT: usize, const SUBTRACT: bool>(
 ) {
     for t in 0..NT {
         let ad = v.splat_f(act[t].d);
-        let sum = v.splat_f(act[t].sum as f32);
-        let with_sum = v.fmadd(v.mul_f(d, ad), v.to_f(isum[t]), acc[t]);
-        acc[t] = if SUBTRACT { v.fnmadd(v.mul_f(m, ad), sum, with_sum) } else { v.fmadd(v.mul_f(m, ad), sum, with_sum) };
+        let scaled = v.mul_f(v.mul_f(d, ad), v.to_f(isum[t]));
+        let min = v.mul_f(v.mul_f(m, ad), v.splat_f(act[t].sum as f32));
+        let term = if SUBTRACT { v.sub_f(scaled, min) } else { v.add_f(scaled, min) };
+        acc[t] = v.add_f(acc[t], term);
     }
 }
 

@@ -87,10 +87,6 @@ ops! {
     fn and_f(a: __m256, b: __m256) -> __m256 = _mm256_and_ps(a, b);
     fn or_f(a: __m256, b: __m256) -> __m256 = _mm256_or_ps(a, b);
     fn andnot_f(a: __m256, b: __m256) -> __m256 = _mm256_andnot_ps(a, b);
-    /// `a * b + c`, rounded once.
-    fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 = _mm256_fmadd_ps(a, b, c);
-    /// `c - a * b`, rounded once.
-    fn fnmadd(a: __m256, b: __m256, c: __m256) -> __m256 = _mm256_fnmadd_ps(a, b, c);
     /// Lane maximum; returns `b` where `a` is NaN.
     fn max_f(a: __m256, b: __m256) -> __m256 = _mm256_max_ps(a, b);
     /// Lane minimum; returns `b` where `a` is NaN.
@@ -124,9 +120,8 @@ ops! {
     /// `((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))`.
     fn hsum_f(a: __m256) -> f32 = {
         let x = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
-        let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-        let x = _mm_add_ss(x, _mm_shuffle_ps::<0b01>(x, x));
-        _mm_cvtss_f32(x)
+        let x = _mm_hadd_ps(x, x);
+        _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)))
     };
 }
 
