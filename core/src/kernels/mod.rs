@@ -4,6 +4,8 @@
 
 pub mod pack;
 pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
 
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -116,9 +118,34 @@ fn force_scalar() -> bool {
     std::env::var("JOULE_FORCE_SCALAR").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
+/// The kernel table called `name` ("scalar", "avx2", "avx2-vnni", ...), if this CPU can
+/// run it (for tests and benchmarks; the process uses [`kernels`]).
+pub fn table(name: &str) -> Option<Kernels> {
+    match name {
+        "scalar" => Some(scalar::table()),
+        #[cfg(target_arch = "x86_64")]
+        _ => x86::table(name),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => None,
+    }
+}
+
+/// `JOULE_FORCE_SCALAR=1` forces the scalar table; `JOULE_KERNELS=<name>` asks for a
+/// table by name (falling back, with a warning, when this CPU cannot run it); otherwise
+/// the fastest table the CPU supports.
 fn select() -> Kernels {
     if force_scalar() {
         return scalar::table();
+    }
+    if let Some(name) = std::env::var("JOULE_KERNELS").ok().filter(|v| !v.is_empty()) {
+        match table(&name) {
+            Some(t) => return t,
+            None => log::warn!("JOULE_KERNELS={name}: not available on this CPU; choosing automatically"),
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(t) = x86::best() {
+        return t;
     }
     scalar::table()
 }

@@ -1,0 +1,121 @@
+//! x86_64 kernel tables: "avx2" (AVX2 + FMA + F16C) and "avx2-vnni" (adds AVX-VNNI's
+//! 256-bit `vpdpbusd`).
+//!
+//! The kernels are written once (`formats.rs`, `gemm.rs`), generic over the dot step of
+//! [`isa::Isa`], and instantiated here inside `#[target_feature]` functions so the whole
+//! kernel compiles for that instruction set. The entry points in the tables are safe
+//! functions: each re-checks its feature token (a cached flag test) before entering the
+//! `#[target_feature]` code, and falls back to the scalar kernel without it.
+
+mod float;
+mod formats;
+mod gemm;
+mod isa;
+
+use std::ops::Range;
+
+use super::pack::{self, ActQ8, Packed};
+use super::{Kernels, PackedKernels, scalar};
+use isa::{Avx2, AvxVnni};
+
+/// The x86 tables, best last.
+pub const NAMES: [&str; 2] = ["avx2", "avx2-vnni"];
+
+/// The table called `name`, if this CPU supports it.
+pub fn table(name: &str) -> Option<Kernels> {
+    match name {
+        "avx2" => Avx2::detect().map(|_| avx2_table()),
+        "avx2-vnni" => AvxVnni::detect().map(|_| vnni_table()),
+        _ => None,
+    }
+}
+
+/// The fastest table this CPU supports.
+pub fn best() -> Option<Kernels> {
+    NAMES.iter().rev().find_map(|name| table(name))
+}
+
+/// Defines a safe entry point `$name` that runs `$body` (with `isa` bound to the token)
+/// compiled for `$features`, or `$fallback` when the token is missing.
+macro_rules! entry {
+    (fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;
+     $token:ty, $features:literal, |$isa:ident| $body:expr, $fallback:expr) => {
+        fn $name($($arg: $ty),*) -> $ret {
+            #[target_feature(enable = $features)]
+            fn inner($isa: $token, $($arg: $ty),*) -> $ret {
+                $body
+            }
+            match <$token>::detect() {
+                // SAFETY: the token exists only when the CPU has every feature `inner`
+                // enables (`$token::detect`).
+                Some(isa) => unsafe { inner(isa, $($arg),*) },
+                None => $fallback,
+            }
+        }
+    };
+}
+
+macro_rules! gemm_entry {
+    ($name:ident, $tile:ty, $token:ty, $features:literal, $nt:literal) => {
+        entry! {
+            fn $name(w: &Packed<$tile>, groups: Range<usize>, act: &[ActQ8], n_tok: usize, out: &mut [f32], ld: usize) -> ();
+            $token, $features,
+            |isa| gemm::gemm::<$tile, $token, $nt>(isa, w, groups, act, n_tok, out, ld),
+            scalar::gemm(w, groups, act, n_tok, out, ld)
+        }
+    };
+}
+
+entry! {
+    fn dot_f32(a: &[f32], b: &[f32]) -> f32;
+    Avx2, "avx2,fma,f16c", |isa| float::dot_f32(isa, a, b), scalar::dot_f32(a, b)
+}
+
+entry! {
+    fn quantize_act(x: &[f32], out: &mut [ActQ8]) -> ();
+    Avx2, "avx2,fma,f16c", |isa| float::quantize_act(isa, x, out), pack::quantize_act(x, out)
+}
+
+mod avx2 {
+    use super::*;
+    use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
+
+    gemm_entry!(q4_0, TileQ4_0, Avx2, "avx2,fma,f16c", 4);
+    gemm_entry!(q4_1, TileQ4_1, Avx2, "avx2,fma,f16c", 4);
+    gemm_entry!(q5_0, TileQ5_0, Avx2, "avx2,fma,f16c", 4);
+    gemm_entry!(q5_1, TileQ5_1, Avx2, "avx2,fma,f16c", 4);
+    gemm_entry!(q8_0, TileQ8_0, Avx2, "avx2,fma,f16c", 4);
+    gemm_entry!(q4_k, TileQ4_K, Avx2, "avx2,fma,f16c", 4);
+    gemm_entry!(q5_k, TileQ5_K, Avx2, "avx2,fma,f16c", 4);
+    gemm_entry!(q6_k, TileQ6_K, Avx2, "avx2,fma,f16c", 4);
+
+    pub(super) fn packed() -> PackedKernels {
+        PackedKernels { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k }
+    }
+}
+
+mod vnni {
+    use super::*;
+    use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
+
+    gemm_entry!(q4_0, TileQ4_0, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
+    gemm_entry!(q4_1, TileQ4_1, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
+    gemm_entry!(q5_0, TileQ5_0, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
+    gemm_entry!(q5_1, TileQ5_1, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
+    gemm_entry!(q8_0, TileQ8_0, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
+    gemm_entry!(q4_k, TileQ4_K, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
+    gemm_entry!(q5_k, TileQ5_K, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
+    gemm_entry!(q6_k, TileQ6_K, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
+
+    pub(super) fn packed() -> PackedKernels {
+        PackedKernels { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k }
+    }
+}
+
+fn avx2_table() -> Kernels {
+    Kernels { name: "avx2", dot_f32, quantize_act, packed: avx2::packed() }
+}
+
+fn vnni_table() -> Kernels {
+    Kernels { name: "avx2-vnni", dot_f32, quantize_act, packed: vnni::packed() }
+}
