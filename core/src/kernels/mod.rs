@@ -159,6 +159,10 @@ const ROW_TILE: usize = 8;
 pub struct Input<'a> {
     pub x: &'a [f32],
     pub q: Option<&'a [ActQ8]>,
+    /// Two-level quantization: `q` holds `2 * n_tokens` rows, the second half the 8-bit
+    /// quantization of what the first half left out (`x - dequant(q)`), so the product
+    /// keeps about 15 bits of each activation for the price of a second integer pass.
+    pub two_level: bool,
 }
 
 /// `out[t][r] = W[r] · x[t]` for `n_tokens` input rows of `w.n_in` values, writing
@@ -168,37 +172,69 @@ pub fn matmul(pool: &ThreadPool, w: &Linear, input: Input<'_>, n_tokens: usize, 
     debug_assert_eq!(input.x.len(), n_tokens * w.n_in);
     debug_assert_eq!(out.len(), n_tokens * w.n_out);
     match (&w.packed, input.q) {
-        (PackedMatrix::Tiles(tiles), Some(q)) => matmul_packed(pool, tiles, w.n_out, w.n_in, q, n_tokens, out),
+        (PackedMatrix::Tiles(tiles), Some(q)) => {
+            matmul_packed(pool, tiles, w.n_out, w.n_in, q, input.two_level, n_tokens, out)
+        }
         (PackedMatrix::Tiles(tiles), None) => {
             // Not reached by the forward pass (it quantizes once per input); kept correct.
             let mut q = vec![ActQ8::default(); input.x.len() / 32];
             (kernels().quantize_act)(input.x, &mut q);
-            matmul_packed(pool, tiles, w.n_out, w.n_in, &q, n_tokens, out);
+            matmul_packed(pool, tiles, w.n_out, w.n_in, &q, false, n_tokens, out);
         }
         (PackedMatrix::Raw(bytes), _) => matmul_f32(pool, w, bytes.as_slice(), input.x, n_tokens, out),
     }
 }
 
-fn matmul_packed(pool: &ThreadPool, w: &PackedTiles, n_out: usize, n_in: usize, q: &[ActQ8], n_tokens: usize, out: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn matmul_packed(
+    pool: &ThreadPool,
+    w: &PackedTiles,
+    n_out: usize,
+    n_in: usize,
+    q: &[ActQ8],
+    two_level: bool,
+    n_tokens: usize,
+    out: &mut [f32],
+) {
     let k = &kernels().packed;
     let n_threads = pool.n_threads();
     let nb = n_in / 32;
+    let groups = n_out.div_ceil(pack::ROWS);
     if n_tokens == 1 {
-        // Rows in chunks of whole groups, a few chunks per thread for balance.
-        let groups = n_out.div_ceil(pack::ROWS);
+        // Rows in chunks of whole groups, a few chunks per thread for balance. With two
+        // levels the two activation rows go through the kernel together, so the weights
+        // are streamed once.
         let per_chunk = groups.div_ceil(n_threads * 4).max(1);
         pool.for_each_chunk_mut(out, per_chunk * pack::ROWS, &|ci, o| {
             let g0 = ci * per_chunk;
             let g1 = (g0 + per_chunk).min(groups);
-            k.gemm(w, g0..g1, q, 1, o, o.len());
+            if two_level {
+                let rows = o.len();
+                with_scratch(2 * rows, |both| {
+                    k.gemm(w, g0..g1, &q[..2 * nb], 2, both, rows);
+                    for (o, (a, b)) in o.iter_mut().zip(both[..rows].iter().zip(&both[rows..])) {
+                        *o = a + b;
+                    }
+                });
+            } else {
+                k.gemm(w, g0..g1, q, 1, o, o.len());
+            }
         });
     } else {
         let tokens_per_chunk = n_tokens.div_ceil(n_threads * 2).max(1);
-        let groups = n_out.div_ceil(pack::ROWS);
         pool.for_each_chunk_mut(out, tokens_per_chunk * n_out, &|ci, o| {
             let t0 = ci * tokens_per_chunk;
             let n_t = o.len() / n_out;
             k.gemm(w, 0..groups, &q[t0 * nb..(t0 + n_t) * nb], n_t, o, n_out);
+            if two_level {
+                let lo = &q[(n_tokens + t0) * nb..(n_tokens + t0 + n_t) * nb];
+                with_scratch(o.len(), |extra| {
+                    k.gemm(w, 0..groups, lo, n_t, extra, n_out);
+                    for (a, b) in o.iter_mut().zip(extra.iter()) {
+                        *a += b;
+                    }
+                });
+            }
         });
     }
 }

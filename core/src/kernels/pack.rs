@@ -377,6 +377,20 @@ pub fn quantize_act(x: &[f32], out: &mut [ActQ8]) {
     }
 }
 
+/// Two-level activation quantization of `x` (rows of whole 32-blocks): `hi` is the
+/// 8-bit quantization of `x`, `lo` the 8-bit quantization of the rest `x - dequant(hi)`,
+/// both with `quantize` (the kernel table's quantizer).
+pub fn quantize_two_level(quantize: fn(&[f32], &mut [ActQ8]), x: &[f32], hi: &mut [ActQ8], lo: &mut [ActQ8]) {
+    let mut rest = [0f32; 32];
+    for ((xs, h), l) in x.chunks_exact(32).zip(hi.iter_mut()).zip(lo.iter_mut()) {
+        quantize(xs, std::slice::from_mut(h));
+        for ((r, &v), &q) in rest.iter_mut().zip(xs).zip(&h.qs) {
+            *r = v - h.d * q as f32;
+        }
+        quantize(&rest, std::slice::from_mut(l));
+    }
+}
+
 /// Dequantization of one row of a tile (embedding lookups from a tied output matrix,
 /// and tests).
 pub trait TileValues {

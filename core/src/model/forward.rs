@@ -53,11 +53,12 @@ pub struct ForwardState {
     gate: Vec<f32>,
     /// `[max_batch, n_ff]`
     up: Vec<f32>,
-    /// `[max_batch, n_embd / 32]` 8-bit blocks of `xb` (fast path).
+    /// `[2, max_batch, n_embd / 32]` 8-bit blocks of `xb` (fast path; two levels for the
+    /// output projection).
     xb_q: Vec<ActQ8>,
     /// `[max_batch, q_dim / 32]` 8-bit blocks of `att` (fast path).
     att_q: Vec<ActQ8>,
-    /// `[max_batch, n_ff / 32]` 8-bit blocks of `gate` (fast path).
+    /// `[2, max_batch, n_ff / 32]` two-level 8-bit blocks of `gate` (fast path).
     gate_q: Vec<ActQ8>,
     /// `[n_rot / 2]` inverse frequencies of rope (f64 so long positions stay exact).
     inv_freq: Vec<f64>,
@@ -98,9 +99,9 @@ impl ForwardState {
             proj: vec![0.0; b * c.n_embd],
             gate: vec![0.0; b * c.n_ff],
             up: vec![0.0; b * c.n_ff],
-            xb_q: vec![ActQ8::default(); b * c.n_embd / 32],
+            xb_q: vec![ActQ8::default(); 2 * b * c.n_embd / 32],
             att_q: vec![ActQ8::default(); b * c.q_dim() / 32],
-            gate_q: vec![ActQ8::default(); b * c.n_ff / 32],
+            gate_q: vec![ActQ8::default(); 2 * b * c.n_ff / 32],
             inv_freq,
             rope_cs: vec![0.0; b * c.rope.n_rot],
             logits: vec![0.0; c.n_vocab],
@@ -223,7 +224,8 @@ pub fn forward(
         matmul(pool, &lw.w_gate, xb, n, &mut s.gate[..n * ff]);
         matmul(pool, &lw.w_up, xb, n, &mut s.up[..n * ff]);
         ops::swiglu(pool, &mut s.gate[..n * ff], &s.up[..n * ff], ff);
-        let gate = input(pool, fast, &s.gate[..n * ff], ff, &mut s.gate_q);
+        // The SwiGLU output has outliers: two-level quantization keeps it accurate.
+        let gate = input_two_level(pool, fast, &s.gate[..n * ff], ff, &mut s.gate_q);
         matmul(pool, &lw.w_down, gate, n, &mut s.proj[..n * d]);
         ops::add(pool, &mut s.x[..n * d], &s.proj[..n * d], d);
     }
@@ -244,7 +246,8 @@ pub fn forward(
             // Grown once, to the whole batch, the first time every row is wanted.
             s.logits.resize(s.max_batch * c.n_vocab, 0.0);
         }
-        let xb = input(pool, fast, &s.xb[..n_rows * d], d, &mut s.xb_q);
+        // Logits are what users read: two-level quantization keeps them close to exact.
+        let xb = input_two_level(pool, fast, &s.xb[..n_rows * d], d, &mut s.xb_q);
         matmul(pool, w.output_matrix(), xb, n_rows, &mut s.logits[..need]);
     }
     s.logit_rows = n_rows;
@@ -257,8 +260,19 @@ fn input<'a>(pool: &ThreadPool, fast: bool, x: &'a [f32], row_len: usize, q: &'a
     if fast && row_len % 32 == 0 {
         let q = &mut q[..x.len() / 32];
         ops::quantize(pool, x, row_len, q);
-        Input { x, q: Some(q) }
+        Input { x, q: Some(q), two_level: false }
     } else {
-        Input { x, q: None }
+        Input { x, q: None, two_level: false }
+    }
+}
+
+/// Like [`input`], with two-level quantization (`q` needs room for twice the rows).
+fn input_two_level<'a>(pool: &ThreadPool, fast: bool, x: &'a [f32], row_len: usize, q: &'a mut [ActQ8]) -> Input<'a> {
+    if fast && row_len % 32 == 0 {
+        let q = &mut q[..2 * x.len() / 32];
+        ops::quantize_two_level(pool, x, row_len, q);
+        Input { x, q: Some(q), two_level: true }
+    } else {
+        Input { x, q: None, two_level: false }
     }
 }

@@ -43,6 +43,31 @@ pub(crate) fn quantize(pool: &ThreadPool, x: &[f32], row_len: usize, q: &mut [Ac
     rows(pool, q, blocks, &|r0, q| quantize_act(&x[r0 * row_len..r0 * row_len + q.len() * 32], q));
 }
 
+/// Two-level quantization of `x` into `q` (`2 * n_rows` rows: the 8-bit rows, then the
+/// 8-bit rows of what they left out).
+pub(crate) fn quantize_two_level(pool: &ThreadPool, x: &[f32], row_len: usize, q: &mut [ActQ8]) {
+    let quantize_act = kernels::kernels().quantize_act;
+    let blocks = x.len() / 32;
+    let (hi, lo) = q[..2 * blocks].split_at_mut(blocks);
+    if x.len() / row_len < PARALLEL_MIN_ROWS || pool.n_threads() == 1 {
+        crate::kernels::pack::quantize_two_level(quantize_act, x, hi, lo);
+        return;
+    }
+    // Split by rows: hi and lo chunks of the same rows go to the same thread.
+    let per_row = row_len / 32;
+    let rows = x.len() / row_len;
+    let per_chunk = rows.div_ceil(pool.n_threads() * 2) * per_row;
+    let chunks = std::sync::Mutex::new(hi.chunks_mut(per_chunk).zip(lo.chunks_mut(per_chunk)).enumerate());
+    pool.run(&|_, _| {
+        loop {
+            let next = chunks.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let Some((ci, (h, l))) = next else { break };
+            let start = ci * per_chunk * 32;
+            crate::kernels::pack::quantize_two_level(quantize_act, &x[start..start + h.len() * 32], h, l);
+        }
+    });
+}
+
 /// `x += y`.
 pub(crate) fn add(pool: &ThreadPool, x: &mut [f32], y: &[f32], row_len: usize) {
     rows(pool, x, row_len, &|r0, x| {

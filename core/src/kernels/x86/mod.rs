@@ -76,6 +76,19 @@ entry! {
     Avx2, "avx2,fma,f16c", |isa| float::quantize_act(isa, x, out), pack::quantize_act(x, out)
 }
 
+// Attention: the scalar bodies, vectorized by the compiler for AVX2 + FMA.
+entry! {
+    fn attn_scores(q: &[f32], hd: usize, kt: &[f32], stride: usize, n: usize, scores: &mut [f32]) -> ();
+    Avx2, "avx2,fma,f16c", |_isa| scalar::attn_scores(q, hd, kt, stride, n, scores),
+    scalar::attn_scores(q, hd, kt, stride, n, scores)
+}
+
+entry! {
+    fn attn_values(p: &[f32], n: usize, v: &[f32], stride: usize, hd: usize, out: &mut [f32]) -> ();
+    Avx2, "avx2,fma,f16c", |_isa| scalar::attn_values(p, n, v, stride, hd, out),
+    scalar::attn_values(p, n, v, stride, hd, out)
+}
+
 mod avx2 {
     use super::*;
     use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
@@ -113,9 +126,9 @@ mod vnni {
 }
 
 fn avx2_table() -> Kernels {
-    Kernels { name: "avx2", dot_f32, quantize_act, packed: avx2::packed() }
+    Kernels { name: "avx2", dot_f32, quantize_act, attn_scores, attn_values, packed: avx2::packed() }
 }
 
 fn vnni_table() -> Kernels {
-    Kernels { name: "avx2-vnni", dot_f32, quantize_act, packed: vnni::packed() }
+    Kernels { name: "avx2-vnni", dot_f32, quantize_act, attn_scores, attn_values, packed: vnni::packed() }
 }
