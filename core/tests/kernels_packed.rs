@@ -135,3 +135,23 @@ fn activation_quantization_follows_the_q8_rule() {
     pack::quantize_act(&[0.0; 32], &mut zero);
     assert_eq!(zero[0], ActQ8::default());
 }
+
+#[test]
+fn two_level_activations_keep_about_15_bits() {
+    let mut rng = Rng::new(11);
+    let x: Vec<f32> = (0..256).map(|i| gaussian(&mut rng) * if i % 37 == 0 { 40.0 } else { 1.0 }).collect();
+    let (mut hi, mut lo) = (vec![ActQ8::default(); 8], vec![ActQ8::default(); 8]);
+    pack::quantize_two_level(pack::quantize_act, &x, &mut hi, &mut lo);
+    let mut one = vec![ActQ8::default(); 8];
+    pack::quantize_act(&x, &mut one);
+    assert_eq!(one, hi, "the first level is the plain quantization");
+    for (b, xs) in x.chunks(32).enumerate() {
+        for (e, &v) in xs.iter().enumerate() {
+            let first = hi[b].d * hi[b].qs[e] as f32;
+            let both = first + lo[b].d * lo[b].qs[e] as f32;
+            // The second level's step is the first level's / 254 at most.
+            assert!((both - v).abs() <= hi[b].d / 254.0 * 0.5 * 1.0001 + 1e-9, "block {b} elem {e}");
+            assert!((both - v).abs() <= (first - v).abs() + 1e-9);
+        }
+    }
+}
