@@ -1,7 +1,12 @@
-//! A small thread pool started once per engine: every job runs on all threads at once
-//! (the caller's thread is thread 0), the way a forward pass splits each matmul and the
+//! A small thread pool started once per engine. A job runs on the caller's thread
+//! (thread 0) and the workers at once, the way a forward pass splits each matmul and the
 //! attention heads. Workers spin briefly between jobs, then sleep, so the back-to-back
 //! jobs of one token cost no wake-up while an idle engine costs no CPU.
+//!
+//! Jobs that hand out work items dynamically do not wait for a worker that has not
+//! started yet (descheduled by the OS, e.g. on a phone busy with other apps): the caller
+//! takes the remaining items itself and closes the job, so one late thread costs one
+//! item's worth of time, not a scheduler quantum per job.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
@@ -14,6 +19,8 @@ type Job<'a> = dyn Fn(usize, usize) + Sync + 'a;
 
 /// How long a worker spins for the next job before sleeping.
 const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(200);
+/// Spins of a waiting caller between yields of its time slice.
+const SPINS_BEFORE_YIELD: u32 = 2000;
 
 struct Shared {
     n_threads: usize,
@@ -21,6 +28,12 @@ struct Shared {
     epoch: AtomicU64,
     /// The current job: a pointer to a `&Job` on the dispatching thread's stack.
     job: AtomicPtr<&'static Job<'static>>,
+    /// Whether every worker must run the current job (else late workers skip it).
+    required: AtomicBool,
+    /// A dynamic job no longer admits workers.
+    closed: AtomicBool,
+    /// Workers inside the current job.
+    active: AtomicUsize,
     /// Workers that finished the current job.
     done: AtomicUsize,
     panicked: AtomicBool,
@@ -30,7 +43,7 @@ struct Shared {
     wake: Condvar,
 }
 
-/// A fixed set of worker threads. `run` is serialised: one job at a time per pool.
+/// A fixed set of worker threads. Jobs are serialised: one at a time per pool.
 pub struct ThreadPool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
@@ -45,6 +58,9 @@ impl ThreadPool {
             n_threads,
             epoch: AtomicU64::new(0),
             job: AtomicPtr::new(std::ptr::null_mut()),
+            required: AtomicBool::new(true),
+            closed: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
@@ -71,6 +87,17 @@ impl ThreadPool {
     /// Runs `f(thread_index, n_threads)` on every thread and returns when all are done.
     /// A panic in any thread is re-raised here after every thread has finished.
     pub fn run(&self, f: &Job<'_>) {
+        self.dispatch(f, true);
+    }
+
+    /// Runs `f` on the caller and on the workers that arrive while the caller's own
+    /// call is running; `f` must hand out its work dynamically so that the caller alone
+    /// finishes it.
+    fn run_dynamic(&self, f: &Job<'_>) {
+        self.dispatch(f, false);
+    }
+
+    fn dispatch(&self, f: &Job<'_>, required: bool) {
         let n = self.shared.n_threads;
         if n == 1 {
             f(0, 1);
@@ -80,11 +107,14 @@ impl ThreadPool {
         let shared = &*self.shared;
         // SAFETY: the job reference is published to the workers only for the duration of
         // this call: we do not return (not even by unwinding: the caller's own share runs
-        // under catch_unwind) until every worker has counted itself done, after which no
-        // worker touches the pointer again. Erasing the lifetime is therefore sound.
+        // under catch_unwind) until every worker that entered the job has left it, and a
+        // dynamic job is closed to latecomers before that wait, so no worker touches the
+        // pointer afterwards. Erasing the lifetime is therefore sound.
         let job: &'static Job<'static> = unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(f) };
         let slot: &&'static Job<'static> = &job;
         shared.done.store(0, Ordering::Relaxed);
+        shared.required.store(required, Ordering::Relaxed);
+        shared.closed.store(false, Ordering::Relaxed);
         shared.job.store(slot as *const _ as *mut _, Ordering::Release);
         shared.epoch.fetch_add(1, Ordering::SeqCst);
         if shared.sleepers.load(Ordering::SeqCst) > 0 {
@@ -92,8 +122,11 @@ impl ThreadPool {
             shared.wake.notify_all();
         }
         let mine = catch_unwind(AssertUnwindSafe(|| f(0, n)));
-        while shared.done.load(Ordering::Acquire) < n - 1 {
-            std::hint::spin_loop();
+        if required {
+            wait_until(|| shared.done.load(Ordering::Acquire) >= n - 1);
+        } else {
+            shared.closed.store(true, Ordering::SeqCst);
+            wait_until(|| shared.active.load(Ordering::SeqCst) == 0);
         }
         shared.job.store(std::ptr::null_mut(), Ordering::Relaxed);
         if let Err(payload) = mine {
@@ -104,20 +137,29 @@ impl ThreadPool {
         }
     }
 
-    /// Cuts `out` into chunks of `chunk_len` and runs `f(chunk_index, chunk)` for each,
-    /// the threads taking chunks in turn until none are left (dynamic balancing, no
-    /// allocation).
-    pub fn for_each_chunk_mut<T: Send>(&self, out: &mut [T], chunk_len: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
-        let chunks = Mutex::new(out.chunks_mut(chunk_len.max(1)).enumerate());
-        self.run(&|_, _| {
+    /// Runs `f` on every item of `items`, the threads taking items in turn until none
+    /// are left (dynamic balancing; the iterator is shared behind a lock).
+    pub fn for_each_item<I>(&self, items: I, f: &(dyn Fn(I::Item) + Sync))
+    where
+        I: Iterator + Send,
+    {
+        let items = Mutex::new(items);
+        self.run_dynamic(&|_, _| {
             loop {
-                let next = chunks.lock().unwrap_or_else(|e| e.into_inner()).next();
+                let next = items.lock().unwrap_or_else(|e| e.into_inner()).next();
                 match next {
-                    Some((i, chunk)) => f(i, chunk),
+                    Some(item) => f(item),
                     None => break,
                 }
             }
         });
+    }
+
+    /// Cuts `out` into chunks of `chunk_len` and runs `f(chunk_index, chunk)` for each,
+    /// the threads taking chunks in turn until none are left (dynamic balancing, no
+    /// allocation).
+    pub fn for_each_chunk_mut<T: Send>(&self, out: &mut [T], chunk_len: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
+        self.for_each_item(out.chunks_mut(chunk_len.max(1)).enumerate(), &|(i, chunk)| f(i, chunk));
     }
 
     /// Splits `0..n_items` into one contiguous range per thread (ranges may be empty).
@@ -146,14 +188,28 @@ pub fn performance_cores() -> usize {
     }
 }
 
+/// Spins on `ready`, yielding the time slice now and then so a descheduled worker that
+/// shares this core can finish.
+fn wait_until(ready: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while !ready() {
+        spins += 1;
+        if spins % SPINS_BEFORE_YIELD == 0 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
 fn worker_loop(shared: &Shared, index: usize) {
     let mut seen = 0u64;
     loop {
         let spin_start = Instant::now();
-        let epoch = loop {
+        loop {
             let e = shared.epoch.load(Ordering::Acquire);
             if e != seen || shared.shutdown.load(Ordering::Relaxed) {
-                break e;
+                break;
             }
             if spin_start.elapsed() < SPIN_BEFORE_SLEEP {
                 std::hint::spin_loop();
@@ -166,21 +222,25 @@ fn worker_loop(shared: &Shared, index: usize) {
                 drop(shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner()));
             }
             shared.sleepers.fetch_sub(1, Ordering::SeqCst);
-        };
+        }
         if shared.shutdown.load(Ordering::Relaxed) {
             return;
         }
-        seen = epoch;
+        // Enter the current job (whichever it is by now), then check it still admits us.
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        seen = shared.epoch.load(Ordering::SeqCst);
+        let admitted = shared.required.load(Ordering::SeqCst) || !shared.closed.load(Ordering::SeqCst);
         let ptr = shared.job.load(Ordering::Acquire);
-        if !ptr.is_null() {
-            // SAFETY: `run` keeps the pointed-to job alive until `done` reaches n - 1,
-            // which happens only after this call returns.
+        if admitted && !ptr.is_null() {
+            // SAFETY: the dispatching thread keeps the job alive until every worker that
+            // entered it (counted in `active`, or in `done` for a required job) has left.
             let job: &Job<'static> = unsafe { *ptr };
             if catch_unwind(AssertUnwindSafe(|| job(index, shared.n_threads))).is_err() {
                 shared.panicked.store(true, Ordering::Relaxed);
             }
+            shared.done.fetch_add(1, Ordering::Release);
         }
-        shared.done.fetch_add(1, Ordering::Release);
+        shared.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -211,6 +271,27 @@ mod tests {
                 hits[t].fetch_add(1, Ordering::Relaxed);
             });
             assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+        }
+    }
+
+    #[test]
+    fn dynamic_and_required_jobs_interleave_without_losing_work() {
+        let pool = ThreadPool::new(3).unwrap();
+        for round in 0..5000 {
+            let total = AtomicUsize::new(0);
+            pool.for_each_item(0..(round % 7), &|i| {
+                total.fetch_add(i + 1, Ordering::Relaxed);
+            });
+            let n = round % 7;
+            assert_eq!(total.load(Ordering::Relaxed), n * (n + 1) / 2, "round {round}");
+            let hits: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
+            pool.run(&|t, _| {
+                hits[t].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "round {round}");
+            let mut out = vec![0u32; 50];
+            pool.for_each_chunk_mut(&mut out, 7, &|ci, c| c.iter_mut().for_each(|x| *x = ci as u32 + 1));
+            assert!(out.iter().enumerate().all(|(i, &x)| x == (i / 7) as u32 + 1));
         }
     }
 

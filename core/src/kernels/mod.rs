@@ -169,115 +169,141 @@ pub struct Input<'a> {
 /// `out` as `[n_tokens, w.n_out]`. Decoding (one token) splits the output rows across
 /// threads; a batch splits the tokens, each thread streaming the whole matrix.
 pub fn matmul(pool: &ThreadPool, w: &Linear, input: Input<'_>, n_tokens: usize, out: &mut [f32]) {
-    debug_assert_eq!(input.x.len(), n_tokens * w.n_in);
-    debug_assert_eq!(out.len(), n_tokens * w.n_out);
-    match (&w.packed, input.q) {
-        (PackedMatrix::Tiles(tiles), Some(q)) => {
-            matmul_packed(pool, tiles, w.n_out, w.n_in, q, input.two_level, n_tokens, out)
+    matmul_many(pool, &mut [(w, out)], input, n_tokens);
+}
+
+/// Several matrices applied to the same input (q, k and v; gate and up) in one pass of
+/// the pool: one hand-off instead of one per matrix.
+pub fn matmul_many(pool: &ThreadPool, jobs: &mut [(&Linear, &mut [f32])], input: Input<'_>, n_tokens: usize) {
+    let fallback_q;
+    let mut input = input;
+    if input.q.is_none() && jobs.iter().any(|(w, _)| matches!(w.packed, PackedMatrix::Tiles(_))) {
+        // Not reached by the forward pass (it quantizes once per input); kept correct.
+        let mut q = vec![ActQ8::default(); input.x.len() / 32];
+        (kernels().quantize_act)(input.x, &mut q);
+        fallback_q = q;
+        input = Input { q: Some(&fallback_q), two_level: false, ..input };
+    }
+    let n_threads = pool.n_threads();
+    let items = jobs.iter_mut().flat_map(|(w, out)| {
+        let w: &Linear = w;
+        let plan = Plan::new(w, n_tokens, n_threads);
+        out.chunks_mut(plan.chunk_len(w)).enumerate().map(move |(ci, o)| (w, plan, ci, o))
+    });
+    pool.for_each_item(items, &|(w, plan, ci, o)| run_chunk(w, plan, input, n_tokens, ci, o));
+}
+
+/// How one matrix's output is cut into chunks.
+#[derive(Clone, Copy)]
+enum Plan {
+    /// Decoding: `groups` groups of 8 rows per chunk (packed weights).
+    PackedRows { groups: usize },
+    /// Decoding: `rows` rows per chunk (float path).
+    FloatRows { rows: usize },
+    /// A batch: `tokens` whole output rows per chunk.
+    Tokens { tokens: usize },
+}
+
+impl Plan {
+    fn new(w: &Linear, n_tokens: usize, n_threads: usize) -> Self {
+        if n_tokens > 1 {
+            return Plan::Tokens { tokens: n_tokens.div_ceil(n_threads * 2).max(1) };
         }
-        (PackedMatrix::Tiles(tiles), None) => {
-            // Not reached by the forward pass (it quantizes once per input); kept correct.
-            let mut q = vec![ActQ8::default(); input.x.len() / 32];
-            (kernels().quantize_act)(input.x, &mut q);
-            matmul_packed(pool, tiles, w.n_out, w.n_in, &q, false, n_tokens, out);
+        match w.packed {
+            PackedMatrix::Tiles(_) => Plan::PackedRows { groups: w.n_out.div_ceil(pack::ROWS).div_ceil(n_threads * 4).max(1) },
+            PackedMatrix::Raw(_) => Plan::FloatRows { rows: w.n_out.div_ceil(n_threads * 4).next_multiple_of(ROW_TILE) },
         }
-        (PackedMatrix::Raw(bytes), _) => matmul_f32(pool, w, bytes.as_slice(), input.x, n_tokens, out),
+    }
+
+    fn chunk_len(&self, w: &Linear) -> usize {
+        match *self {
+            Plan::PackedRows { groups } => groups * pack::ROWS,
+            Plan::FloatRows { rows } => rows,
+            Plan::Tokens { tokens } => tokens * w.n_out,
+        }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn matmul_packed(
-    pool: &ThreadPool,
-    w: &PackedTiles,
-    n_out: usize,
-    n_in: usize,
-    q: &[ActQ8],
-    two_level: bool,
-    n_tokens: usize,
-    out: &mut [f32],
-) {
-    let k = &kernels().packed;
-    let n_threads = pool.n_threads();
+/// Computes chunk `ci` of `w`'s output under `plan`.
+fn run_chunk(w: &Linear, plan: Plan, input: Input<'_>, n_tokens: usize, ci: usize, o: &mut [f32]) {
+    let (n_in, n_out) = (w.n_in, w.n_out);
     let nb = n_in / 32;
-    let groups = n_out.div_ceil(pack::ROWS);
-    if n_tokens == 1 {
-        // Rows in chunks of whole groups, a few chunks per thread for balance. With two
-        // levels the two activation rows go through the kernel together, so the weights
-        // are streamed once.
-        let per_chunk = groups.div_ceil(n_threads * 4).max(1);
-        pool.for_each_chunk_mut(out, per_chunk * pack::ROWS, &|ci, o| {
-            let g0 = ci * per_chunk;
-            let g1 = (g0 + per_chunk).min(groups);
-            if two_level {
+    match (&w.packed, plan, input.q) {
+        (PackedMatrix::Tiles(t), Plan::PackedRows { groups }, Some(q)) => {
+            let g0 = ci * groups;
+            let g = g0..(g0 + groups).min(n_out.div_ceil(pack::ROWS));
+            let k = &kernels().packed;
+            if input.two_level {
+                // Both activation rows go through the kernel together: one weight stream.
                 let rows = o.len();
                 with_scratch(2 * rows, |both| {
-                    k.gemm(w, g0..g1, &q[..2 * nb], 2, both, rows);
+                    k.gemm(t, g, &q[..2 * nb], 2, both, rows);
                     for (o, (a, b)) in o.iter_mut().zip(both[..rows].iter().zip(&both[rows..])) {
                         *o = a + b;
                     }
                 });
             } else {
-                k.gemm(w, g0..g1, q, 1, o, o.len());
+                k.gemm(t, g, q, 1, o, o.len());
             }
-        });
-    } else {
-        let tokens_per_chunk = n_tokens.div_ceil(n_threads * 2).max(1);
-        pool.for_each_chunk_mut(out, tokens_per_chunk * n_out, &|ci, o| {
-            let t0 = ci * tokens_per_chunk;
+        }
+        (PackedMatrix::Tiles(t), Plan::Tokens { tokens }, Some(q)) => {
+            let t0 = ci * tokens;
             let n_t = o.len() / n_out;
-            k.gemm(w, 0..groups, &q[t0 * nb..(t0 + n_t) * nb], n_t, o, n_out);
-            if two_level {
+            let groups = 0..n_out.div_ceil(pack::ROWS);
+            let k = &kernels().packed;
+            k.gemm(t, groups.clone(), &q[t0 * nb..(t0 + n_t) * nb], n_t, o, n_out);
+            if input.two_level {
                 let lo = &q[(n_tokens + t0) * nb..(n_tokens + t0 + n_t) * nb];
                 with_scratch(o.len(), |extra| {
-                    k.gemm(w, 0..groups, lo, n_t, extra, n_out);
+                    k.gemm(t, groups, lo, n_t, extra, n_out);
                     for (a, b) in o.iter_mut().zip(extra.iter()) {
                         *a += b;
                     }
                 });
             }
-        });
+        }
+        (PackedMatrix::Raw(bytes), Plan::FloatRows { rows }, _) => {
+            float_rows(w, bytes.as_slice(), ci * rows, input.x, o);
+        }
+        (PackedMatrix::Raw(bytes), Plan::Tokens { tokens }, _) => {
+            float_tokens(w, bytes.as_slice(), &input.x[ci * tokens * n_in..], o);
+        }
+        // Packed weights always come with quantized input (see `matmul_many`), and the
+        // plan is chosen from the weights: nothing else can be asked for.
+        _ => o.fill(0.0),
     }
 }
 
-fn matmul_f32(pool: &ThreadPool, w: &Linear, bytes: &[u8], x: &[f32], n_tokens: usize, out: &mut [f32]) {
-    let (n_in, n_out) = (w.n_in, w.n_out);
-    let k = kernels();
-    let row_bytes = w.row_bytes();
-    let n_threads = pool.n_threads();
-    if n_tokens == 1 {
-        let chunk = n_out.div_ceil(n_threads * 4).next_multiple_of(ROW_TILE);
-        pool.for_each_chunk_mut(out, chunk, &|ci, out_rows| {
-            let r0 = ci * chunk;
-            with_scratch(ROW_TILE * n_in, |scratch| {
-                for (tile_i, tile_out) in out_rows.chunks_mut(ROW_TILE).enumerate() {
-                    let r = r0 + tile_i * ROW_TILE;
-                    dequantize_rows(w, bytes, row_bytes, r, tile_out.len(), scratch);
-                    for (j, o) in tile_out.iter_mut().enumerate() {
-                        *o = (k.dot_f32)(&scratch[j * n_in..(j + 1) * n_in], x);
-                    }
+/// Decoding on the float path: rows `r0..r0 + o.len()` against the one input row.
+fn float_rows(w: &Linear, bytes: &[u8], r0: usize, x: &[f32], o: &mut [f32]) {
+    let (n_in, row_bytes, dot) = (w.n_in, w.row_bytes(), kernels().dot_f32);
+    with_scratch(ROW_TILE * n_in, |scratch| {
+        for (tile_i, tile_out) in o.chunks_mut(ROW_TILE).enumerate() {
+            dequantize_rows(w, bytes, row_bytes, r0 + tile_i * ROW_TILE, tile_out.len(), scratch);
+            for (j, oj) in tile_out.iter_mut().enumerate() {
+                *oj = dot(&scratch[j * n_in..(j + 1) * n_in], x);
+            }
+        }
+    });
+}
+
+/// A batch on the float path: every row against the chunk's tokens (`o` is
+/// `[tokens, n_out]`, `x` starts at the chunk's first token).
+fn float_tokens(w: &Linear, bytes: &[u8], x: &[f32], o: &mut [f32]) {
+    let (n_in, n_out, row_bytes, dot) = (w.n_in, w.n_out, w.row_bytes(), kernels().dot_f32);
+    let n_t = o.len() / n_out;
+    with_scratch(ROW_TILE * n_in, |scratch| {
+        for r in (0..n_out).step_by(ROW_TILE) {
+            let rows = ROW_TILE.min(n_out - r);
+            dequantize_rows(w, bytes, row_bytes, r, rows, scratch);
+            for t in 0..n_t {
+                let xt = &x[t * n_in..(t + 1) * n_in];
+                for (j, oj) in o[t * n_out + r..t * n_out + r + rows].iter_mut().enumerate() {
+                    *oj = dot(&scratch[j * n_in..(j + 1) * n_in], xt);
                 }
-            });
-        });
-    } else {
-        let tokens_per_chunk = n_tokens.div_ceil(n_threads * 2).max(1);
-        pool.for_each_chunk_mut(out, tokens_per_chunk * n_out, &|ci, out_tokens| {
-            let t0 = ci * tokens_per_chunk;
-            let n_t = out_tokens.len() / n_out;
-            with_scratch(ROW_TILE * n_in, |scratch| {
-                for r in (0..n_out).step_by(ROW_TILE) {
-                    let rows = ROW_TILE.min(n_out - r);
-                    dequantize_rows(w, bytes, row_bytes, r, rows, scratch);
-                    for t in 0..n_t {
-                        let xt = &x[(t0 + t) * n_in..(t0 + t + 1) * n_in];
-                        let o = &mut out_tokens[t * n_out + r..t * n_out + r + rows];
-                        for (j, oj) in o.iter_mut().enumerate() {
-                            *oj = (k.dot_f32)(&scratch[j * n_in..(j + 1) * n_in], xt);
-                        }
-                    }
-                }
-            });
-        });
-    }
+            }
+        }
+    });
 }
 
 /// Dequantizes rows `r..r + rows` of `w` into `scratch` (`rows * n_in` floats).

@@ -2,7 +2,7 @@
 //! loop over layers, every buffer allocated once (for the largest batch) and reused.
 
 use crate::error::{Error, Result};
-use crate::kernels::{self, ActQ8, Input, Precision, matmul};
+use crate::kernels::{self, ActQ8, Input, Precision, matmul, matmul_many};
 use crate::model::Model;
 use crate::model::attention::{AttentionShape, attention, attention_probabilities};
 use crate::model::ops;
@@ -197,9 +197,7 @@ pub fn forward(
         // Attention block.
         ops::rmsnorm(pool, &mut s.xb[..n * d], &s.x[..n * d], &lw.attn_norm, c.rms_eps);
         let xb = input(pool, fast, &s.xb[..n * d], d, &mut s.xb_q);
-        matmul(pool, &lw.wq, xb, n, &mut s.q[..n * qd]);
-        matmul(pool, &lw.wk, xb, n, &mut s.k[..n * kvd]);
-        matmul(pool, &lw.wv, xb, n, &mut s.v[..n * kvd]);
+        matmul_many(pool, &mut [(&lw.wq, &mut s.q[..n * qd]), (&lw.wk, &mut s.k[..n * kvd]), (&lw.wv, &mut s.v[..n * kvd])], xb, n);
         ops::add_bias(&mut s.q[..n * qd], lw.bq.as_deref());
         ops::add_bias(&mut s.k[..n * kvd], lw.bk.as_deref());
         ops::add_bias(&mut s.v[..n * kvd], lw.bv.as_deref());
@@ -221,8 +219,7 @@ pub fn forward(
         // Feed-forward block (SwiGLU).
         ops::rmsnorm(pool, &mut s.xb[..n * d], &s.x[..n * d], &lw.ffn_norm, c.rms_eps);
         let xb = input(pool, fast, &s.xb[..n * d], d, &mut s.xb_q);
-        matmul(pool, &lw.w_gate, xb, n, &mut s.gate[..n * ff]);
-        matmul(pool, &lw.w_up, xb, n, &mut s.up[..n * ff]);
+        matmul_many(pool, &mut [(&lw.w_gate, &mut s.gate[..n * ff]), (&lw.w_up, &mut s.up[..n * ff])], xb, n);
         ops::swiglu(pool, &mut s.gate[..n * ff], &s.up[..n * ff], ff);
         // The SwiGLU output has outliers: two-level quantization keeps it accurate.
         let gate = input_two_level(pool, fast, &s.gate[..n * ff], ff, &mut s.gate_q);
