@@ -2,6 +2,8 @@
 //! (`JOULE_FORCE_SCALAR=1` forces the scalar reference), and the matrix multiplication
 //! driver that splits work across the thread pool.
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 pub mod pack;
 pub mod scalar;
 
@@ -113,6 +115,10 @@ fn force_scalar() -> bool {
 fn select() -> Kernels {
     if force_scalar() {
         return scalar::table();
+    }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(k) = aarch64::select() {
+        return k;
     }
     scalar::table()
 }
