@@ -2,6 +2,8 @@
 //! (`JOULE_FORCE_SCALAR=1` forces the scalar reference), and the matrix multiplication
 //! driver that splits work across the thread pool.
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 pub mod pack;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
@@ -125,7 +127,9 @@ pub fn table(name: &str) -> Option<Kernels> {
         "scalar" => Some(scalar::table()),
         #[cfg(target_arch = "x86_64")]
         _ => x86::table(name),
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(target_arch = "aarch64")]
+        _ => aarch64::table(name),
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         _ => None,
     }
 }
@@ -146,6 +150,10 @@ fn select() -> Kernels {
     #[cfg(target_arch = "x86_64")]
     if let Some(t) = x86::best() {
         return t;
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        return aarch64::best();
     }
     scalar::table()
 }

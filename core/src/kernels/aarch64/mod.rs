@@ -1,0 +1,68 @@
+//! aarch64 kernel tables, chosen at run time from the CPU's features:
+//! - `neon`: baseline Advanced SIMD (every aarch64 CPU), widening multiplies;
+//! - `neon-dotprod`: FEAT_DotProd `sdot`, one instruction per 4 rows × 4 elements;
+//! - `neon-i8mm`: FEAT_I8MM `smmla` for the multi-token product (2 rows × 2 tokens ×
+//!   8 elements per instruction), `sdot` for a single token.
+//!
+//! Every table reproduces the scalar kernels' integer sums exactly and their f32
+//! formula operation for operation, so the packed kernels and `quantize_act` agree
+//! with the scalar reference bit for bit; only `dot_f32` (fused multiply-adds in 16
+//! lanes) rounds differently.
+//!
+//! `JOULE_KERNELS=scalar|neon|neon-dotprod|neon-i8mm` forces a table; one this CPU
+//! cannot run is refused with a warning and the best supported table is used.
+
+mod dot;
+mod formats;
+mod gemm;
+mod i8mm;
+mod vec;
+
+use super::{Kernels, scalar};
+
+/// The aarch64 tables, from the baseline to the most capable.
+pub const NAMES: [&str; 3] = ["neon", "neon-dotprod", "neon-i8mm"];
+
+/// Whether this CPU can run the table `name` (false for names not in `NAMES`).
+pub fn supported(name: &str) -> bool {
+    let dotprod = std::arch::is_aarch64_feature_detected!("dotprod");
+    match name {
+        "neon" => true,
+        "neon-dotprod" => dotprod,
+        "neon-i8mm" => dotprod && std::arch::is_aarch64_feature_detected!("i8mm"),
+        _ => false,
+    }
+}
+
+/// The table `name`, if this CPU can run it.
+pub fn table(name: &str) -> Option<Kernels> {
+    if !supported(name) {
+        return None;
+    }
+    let packed = match name {
+        "neon" => gemm::packed_neon(),
+        // SAFETY: `supported` checked FEAT_DotProd.
+        "neon-dotprod" => unsafe { gemm::packed_dotprod() },
+        // SAFETY: `supported` checked FEAT_DotProd and FEAT_I8MM.
+        "neon-i8mm" => unsafe { i8mm::packed_i8mm() },
+        _ => return None,
+    };
+    let name = NAMES.into_iter().find(|n| *n == name)?;
+    Some(Kernels {
+        name,
+        dot_f32: vec::dot_f32,
+        quantize_act: vec::quantize_act,
+        // The scalar bodies: the compiler vectorizes them with NEON, always present.
+        attn_scores: scalar::attn_scores,
+        attn_values: scalar::attn_values,
+        packed,
+    })
+}
+
+/// The most capable table this CPU can run.
+pub fn best() -> Kernels {
+    NAMES.iter().rev().find_map(|n| table(n)).unwrap_or_else(|| {
+        // `neon` is always supported; kept total rather than panicking.
+        scalar::table()
+    })
+}
