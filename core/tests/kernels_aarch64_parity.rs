@@ -179,7 +179,14 @@ proptest! {
 }
 
 fn scalar_table() -> Kernels {
-    Kernels { name: "scalar", dot_f32: scalar::dot_f32, quantize_act: pack::quantize_act, packed: scalar_packed() }
+    Kernels {
+        name: "scalar",
+        dot_f32: scalar::dot_f32,
+        quantize_act: pack::quantize_act,
+        attn_scores: scalar::attn_scores,
+        attn_values: scalar::attn_values,
+        packed: scalar_packed(),
+    }
 }
 
 fn scalar_packed() -> joule_core::kernels::PackedKernels {

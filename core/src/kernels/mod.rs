@@ -152,9 +152,8 @@ fn select() -> Kernels {
         return t;
     }
     #[cfg(target_arch = "aarch64")]
-    {
-        return aarch64::best();
-    }
+    return aarch64::best();
+    #[cfg(not(target_arch = "aarch64"))]
     scalar::table()
 }
 
