@@ -1,9 +1,16 @@
+//! Prints how far a precision's teacher-forced log-probabilities are from a reference's
+//! float (`f32`) continuation, next to llama.cpp's distance on the same steps:
+//! `cargo run --release -p joule-core --example ref_check -- fast|exact [MODEL] [REFERENCE.jsonl]`
+//! (defaults: the SmolLM2 model and its chat reference).
 use joule_core::{engine::score::score, model::Model, threads::ThreadPool};
 fn main() {
-    let prec = joule_core::kernels::Precision::parse(&std::env::args().nth(1).unwrap_or("exact".into())).unwrap();
-    let m = Model::open("models/SmolLM2-135M-Instruct.Q4_1.gguf", prec).unwrap();
+    let args: Vec<String> = std::env::args().collect();
+    let prec = joule_core::kernels::Precision::parse(args.get(1).map_or("exact", String::as_str)).expect("fast or exact");
+    let model = args.get(2).map_or("models/SmolLM2-135M-Instruct.Q4_1.gguf", String::as_str);
+    let reference = args.get(3).map_or("../shared/reference/smollm2-135m-q4_1.chat.jsonl", String::as_str);
+    let m = Model::open(model, prec).unwrap();
     let pool = ThreadPool::new(2).unwrap();
-    let text = std::fs::read_to_string("../shared/reference/smollm2-135m-q4_1.chat.jsonl").unwrap();
+    let text = std::fs::read_to_string(reference).unwrap();
     let (mut ours_sum, mut llama_sum, mut n) = (0f64, 0f64, 0usize);
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();

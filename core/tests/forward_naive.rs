@@ -38,19 +38,28 @@ impl Naive {
         w.chunks(n_in).map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum()).collect()
     }
 
-    fn rmsnorm(&self, x: &[f64], name: &str) -> Vec<f64> {
-        let (g, _) = self.tensor(name);
-        let ms = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64;
-        let s = 1.0 / (ms + 1e-5).sqrt();
-        x.iter().zip(&g).map(|(v, g)| v * s * g).collect()
+    fn gemma(&self) -> bool {
+        self.spec.arch == "gemma3"
     }
 
-    fn rope(&self, x: &mut [f64], pos: u32) {
+    fn rmsnorm(&self, x: &[f64], name: &str) -> Vec<f64> {
+        let (g, _) = self.tensor(name);
+        // Per row of the weight's length (per head for q/k norms).
+        x.chunks(g.len())
+            .flat_map(|xr| {
+                let ms = xr.iter().map(|v| v * v).sum::<f64>() / xr.len() as f64;
+                let s = 1.0 / (ms + 1e-5).sqrt();
+                xr.iter().zip(&g).map(move |(v, g)| v * s * g).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn rope(&self, x: &mut [f64], pos: u32, base: f64) {
         let hd = self.spec.n_embd / self.spec.n_head;
-        let neox = self.spec.arch == "qwen2";
+        let neox = self.spec.arch != "llama";
         for head in x.chunks_mut(hd) {
             for i in 0..hd / 2 {
-                let theta = pos as f64 * 10000f64.powf(-2.0 * i as f64 / hd as f64);
+                let theta = pos as f64 * base.powf(-2.0 * i as f64 / hd as f64);
                 let (a, b) = if neox { (i, i + hd / 2) } else { (2 * i, 2 * i + 1) };
                 let (x0, x1) = (head[a], head[b]);
                 head[a] = x0 * theta.cos() - x1 * theta.sin();
@@ -67,6 +76,9 @@ impl Naive {
         self.next_pos += 1;
         let (emb, d) = self.tensor("token_embd.weight");
         let mut x: Vec<f64> = emb[token as usize * d..(token as usize + 1) * d].to_vec();
+        if self.gemma() {
+            x.iter_mut().for_each(|v| *v *= (d as f64).sqrt());
+        }
         self.last_probs.clear();
         for l in 0..s.n_layers {
             let n = |t: &str| format!("blk.{l}.{t}");
@@ -80,9 +92,17 @@ impl Naive {
                     t.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
                 }
             }
-            self.rope(&mut q, pos);
-            self.rope(&mut k, pos);
+            // Gemma 3: layers 0..5 of every 6 are local (window 4, rope base 10000).
+            let local = self.gemma() && l % 6 < 5;
+            let base = if self.gemma() && !local { 1e6 } else { 1e4 };
+            if self.gemma() {
+                q = self.rmsnorm(&q, &n("attn_q_norm.weight"));
+                k = self.rmsnorm(&k, &n("attn_k_norm.weight"));
+            }
+            self.rope(&mut q, pos, base);
+            self.rope(&mut k, pos, base);
             self.cache[l].push((pos, k, v));
+            let visible: Vec<bool> = self.cache[l].iter().map(|(p, _, _)| !local || pos - p < 4).collect();
             let mut att = vec![0.0; s.n_embd];
             self.last_probs.push(Vec::new());
             for h in 0..s.n_head {
@@ -93,7 +113,7 @@ impl Naive {
                     .map(|(_, k, _)| qh.iter().zip(&k[kvh * hd..(kvh + 1) * hd]).map(|(a, b)| a * b).sum::<f64>() / (hd as f64).sqrt())
                     .collect();
                 let max = scores.iter().cloned().fold(f64::MIN, f64::max);
-                let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let e: Vec<f64> = scores.iter().zip(&visible).map(|(s, &v)| if v { (s - max).exp() } else { 0.0 }).collect();
                 let z: f64 = e.iter().sum();
                 self.last_probs[l].push(e.iter().map(|x| x / z).collect());
                 for ((_, _, v), p) in self.cache[l].iter().zip(&e) {
@@ -102,13 +122,26 @@ impl Naive {
                     }
                 }
             }
-            let o = self.matvec(&n("attn_output.weight"), &att);
+            let mut o = self.matvec(&n("attn_output.weight"), &att);
+            if self.gemma() {
+                o = self.rmsnorm(&o, &n("post_attention_norm.weight"));
+            }
             x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
             let xb = self.rmsnorm(&x, &n("ffn_norm.weight"));
             let g = self.matvec(&n("ffn_gate.weight"), &xb);
             let u = self.matvec(&n("ffn_up.weight"), &xb);
-            let hcat: Vec<f64> = g.iter().zip(&u).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
-            let dn = self.matvec(&n("ffn_down.weight"), &hcat);
+            let act = |g: f64| {
+                if self.gemma() {
+                    0.5 * g * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (g + 0.044715 * g * g * g)).tanh())
+                } else {
+                    g / (1.0 + (-g).exp())
+                }
+            };
+            let hcat: Vec<f64> = g.iter().zip(&u).map(|(&g, u)| act(g) * u).collect();
+            let mut dn = self.matvec(&n("ffn_down.weight"), &hcat);
+            if self.gemma() {
+                dn = self.rmsnorm(&dn, &n("post_ffw_norm.weight"));
+            }
             x.iter_mut().zip(&dn).for_each(|(a, b)| *a += b);
         }
         let xb = self.rmsnorm(&x, "output_norm.weight");
@@ -177,6 +210,13 @@ fn llama_with_gqa_matches_the_naive_model() {
 #[test]
 fn qwen2_biases_and_neox_rope_match_the_naive_model() {
     let spec = SyntheticSpec { arch: "qwen2".into(), n_head_kv: 1, tied_output: false, ..SyntheticSpec::tiny() };
+    check_against_naive(spec, 5, 2);
+}
+
+#[test]
+fn gemma3_sliding_windows_norms_and_gelu_match_the_naive_model() {
+    // Six layers: five local (window 4, rope base 1e4) and one global (base 1e6).
+    let spec = SyntheticSpec { arch: "gemma3".into(), n_layers: 6, n_head_kv: 1, ..SyntheticSpec::tiny() };
     check_against_naive(spec, 5, 2);
 }
 

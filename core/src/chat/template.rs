@@ -44,6 +44,16 @@ impl std::fmt::Debug for ChatTemplate {
     }
 }
 
+/// Gemma's turn format: a system message joins the first user turn, the assistant's role
+/// is `model`.
+pub const GEMMA_TEMPLATE: &str = "{{ bos_token }}{% if messages[0]['role'] == 'system' %}\
+{% set first_user_prefix = messages[0]['content'] + '\n\n' %}{% set loop_messages = messages[1:] %}\
+{% else %}{% set first_user_prefix = '' %}{% set loop_messages = messages %}{% endif %}\
+{% for message in loop_messages %}{% if message['role'] == 'assistant' %}{% set role = 'model' %}\
+{% else %}{% set role = message['role'] %}{% endif %}\
+{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') + message['content'] | trim + '<end_of_turn>\n' }}\
+{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}";
+
 impl ChatTemplate {
     /// Compiles `source`; `special` supplies the `bos_token` and `eos_token` variables.
     pub fn new(source: &str, special: TemplateTokens) -> Result<Self, TemplateError> {
@@ -87,6 +97,11 @@ impl ChatTemplate {
         let tokens = TemplateTokens::new(bos, eos);
         match md.str_opt(CHAT_TEMPLATE_KEY)? {
             Some(source) => Self::new(source, tokens),
+            // Gemma files (base models included) often ship without a template; their
+            // turn format is well known.
+            None if md.str_opt("general.architecture")?.is_some_and(|a| a.starts_with("gemma")) => {
+                Self::new(GEMMA_TEMPLATE, tokens)
+            }
             None => Ok(Self::chatml_with(tokens)),
         }
     }

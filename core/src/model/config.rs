@@ -13,15 +13,19 @@ pub enum Arch {
     Llama,
     /// Qwen2 / Qwen2.5: llama layout plus q/k/v biases and NEOX rope.
     Qwen2,
+    /// Gemma 3: scaled embeddings, per-head q/k norms, post-norms, GELU, and
+    /// sliding-window layers with their own rope base.
+    Gemma3,
 }
 
 impl Arch {
-    pub const SUPPORTED: &'static [&'static str] = &["llama", "qwen2"];
+    pub const SUPPORTED: &'static [&'static str] = &["llama", "qwen2", "gemma3"];
 
     pub fn from_name(name: &str) -> Result<Self> {
         match name {
             "llama" => Ok(Arch::Llama),
             "qwen2" => Ok(Arch::Qwen2),
+            "gemma3" => Ok(Arch::Gemma3),
             other => Err(Error::UnsupportedArchitecture {
                 arch: other.to_string(),
                 supported: Self::SUPPORTED.join(", "),
@@ -33,6 +37,7 @@ impl Arch {
         match self {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
+            Arch::Gemma3 => "gemma3",
         }
     }
 }
@@ -59,6 +64,43 @@ pub struct RopeConfig {
     pub freq_scale: f32,
 }
 
+/// The feed-forward gate's activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// `x * sigmoid(x)` (SwiGLU).
+    Silu,
+    /// GELU, tanh approximation (GeGLU).
+    GeluTanh,
+}
+
+/// Sliding-window attention: a layer that uses it sees only the last `window`
+/// positions (its own included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SlidingWindow {
+    pub window: usize,
+    /// Every `pattern`-th layer (the last of each group) is global, the rest local.
+    pub pattern: usize,
+}
+
+/// How an architecture's block differs from the plain llama block.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlockStyle {
+    /// Token embeddings are multiplied by this (Gemma: √n_embd).
+    pub embed_scale: f32,
+    /// Each query and key head is RMS-normalised before rope (Gemma 3).
+    pub qk_norm: bool,
+    /// The attention and feed-forward outputs are RMS-normalised before their residual
+    /// add (Gemma 2 and 3).
+    pub post_norms: bool,
+    pub activation: Activation,
+    /// Scale of the query-key products.
+    pub attn_scale: f32,
+    pub sliding_window: Option<SlidingWindow>,
+    /// Rope of the sliding-window layers, when it differs from the global one.
+    pub rope_local: Option<RopeConfig>,
+}
+
 /// Everything the forward pass needs to know about the model's shape.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelConfig {
@@ -76,6 +118,7 @@ pub struct ModelConfig {
     pub n_ctx_train: usize,
     pub rms_eps: f32,
     pub rope: RopeConfig,
+    pub block: BlockStyle,
 }
 
 impl ModelConfig {
@@ -114,6 +157,45 @@ impl ModelConfig {
                 return Err(invalid(format!("rope scaling type '{other}' is not supported (none, linear)")));
             }
         };
+        let rope = RopeConfig {
+            style: match arch {
+                Arch::Llama => RopeStyle::Interleaved,
+                Arch::Qwen2 | Arch::Gemma3 => RopeStyle::Neox,
+            },
+            n_rot,
+            freq_base: md.f32_opt(&key("rope.freq_base"))?.unwrap_or(10_000.0),
+            freq_scale,
+        };
+        let block = match arch {
+            Arch::Llama | Arch::Qwen2 => BlockStyle {
+                embed_scale: 1.0,
+                qk_norm: false,
+                post_norms: false,
+                activation: Activation::Silu,
+                attn_scale: 1.0 / (head_dim as f32).sqrt(),
+                sliding_window: None,
+                rope_local: None,
+            },
+            Arch::Gemma3 => BlockStyle {
+                embed_scale: (n_embd as f32).sqrt(),
+                qk_norm: true,
+                post_norms: true,
+                activation: Activation::GeluTanh,
+                // Gemma 3 scales queries by 1/√head_dim (query_pre_attn_scalar = head_dim).
+                attn_scale: 1.0 / (head_dim as f32).sqrt(),
+                sliding_window: md
+                    .int_opt::<usize>(&key("attention.sliding_window"))?
+                    .filter(|&w| w > 0)
+                    .map(|window| SlidingWindow { window, pattern: 6 }),
+                // Local layers rotate with base 10000 and no scaling.
+                rope_local: Some(RopeConfig { freq_base: 10_000.0, freq_scale: 1.0, ..rope.clone() }),
+            },
+        };
+        if let Some(v) = md.int_opt::<usize>(&key("attention.value_length"))? {
+            if v != head_dim {
+                return Err(invalid(format!("value_length {v} differs from key_length {head_dim} (not supported)")));
+            }
+        }
         let config = Self {
             arch,
             n_layers: md.int(&key("block_count"))?,
@@ -125,15 +207,8 @@ impl ModelConfig {
             n_vocab,
             n_ctx_train: md.int(&key("context_length"))?,
             rms_eps: md.f32(&key("attention.layer_norm_rms_epsilon"))?,
-            rope: RopeConfig {
-                style: match arch {
-                    Arch::Llama => RopeStyle::Interleaved,
-                    Arch::Qwen2 => RopeStyle::Neox,
-                },
-                n_rot,
-                freq_base: md.f32_opt(&key("rope.freq_base"))?.unwrap_or(10_000.0),
-                freq_scale,
-            },
+            rope,
+            block,
         };
         config.check()?;
         Ok(config)
@@ -163,6 +238,11 @@ impl ModelConfig {
             return Err(Error::InvalidModel(format!("rope.freq_base {} must be positive", self.rope.freq_base)));
         }
         Ok(())
+    }
+
+    /// Whether layer `l` attends through a sliding window (and uses the local rope).
+    pub fn is_local_layer(&self, l: usize) -> bool {
+        self.block.sliding_window.is_some_and(|w| l % w.pattern < w.pattern - 1)
     }
 
     /// Width of the key (and value) projections: all KV heads together.

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::kernels::{self, ActQ8, Input, Precision, matmul, matmul_many};
 use crate::model::Model;
 use crate::model::attention::{AttentionShape, attention, attention_probabilities};
+use crate::model::config::RopeConfig;
 use crate::model::ops;
 use crate::model::kv_cache::KvCache;
 use crate::threads::ThreadPool;
@@ -64,6 +65,9 @@ pub struct ForwardState {
     inv_freq: Vec<f64>,
     /// `[max_batch, n_rot / 2, 2]` cos and sin of each token's rope angles.
     rope_cs: Vec<f32>,
+    /// The same for the sliding-window layers' rope, when it differs (Gemma 3).
+    inv_freq_local: Option<Vec<f64>>,
+    rope_cs_local: Vec<f32>,
     /// `[rows, n_vocab]` logits of the rows asked for (grown once to `max_batch` rows
     /// the first time all logits are requested).
     logits: Vec<f32>,
@@ -80,14 +84,7 @@ impl ForwardState {
     pub fn new(model: &Model, max_batch: usize) -> Self {
         let c = &model.config;
         let b = max_batch.max(1);
-        let half = c.rope.n_rot / 2;
-        let inv_freq = (0..half)
-            .map(|i| {
-                let f = (c.rope.freq_base as f64).powf(-2.0 * i as f64 / c.rope.n_rot as f64);
-                let factor = model.weights.rope_freqs.as_ref().map_or(1.0, |r| r[i] as f64);
-                f * c.rope.freq_scale as f64 / factor
-            })
-            .collect();
+        let inv_freq = inverse_frequencies(&c.rope, model.weights.rope_freqs.as_deref());
         Self {
             max_batch: b,
             x: vec![0.0; b * c.n_embd],
@@ -104,6 +101,8 @@ impl ForwardState {
             gate_q: vec![ActQ8::default(); 2 * b * c.n_ff / 32],
             inv_freq,
             rope_cs: vec![0.0; b * c.rope.n_rot],
+            inv_freq_local: c.block.rope_local.as_ref().map(|r| inverse_frequencies(r, None)),
+            rope_cs_local: vec![0.0; if c.block.rope_local.is_some() { b * c.rope.n_rot } else { 0 }],
             logits: vec![0.0; c.n_vocab],
             logit_rows: 0,
             n_vocab: c.n_vocab,
@@ -147,6 +146,17 @@ impl ForwardState {
     }
 }
 
+/// Rope's inverse frequencies, with optional per-frequency divisors (Llama 3.1).
+fn inverse_frequencies(rope: &RopeConfig, factors: Option<&[f32]>) -> Vec<f64> {
+    (0..rope.n_rot / 2)
+        .map(|i| {
+            let f = (rope.freq_base as f64).powf(-2.0 * i as f64 / rope.n_rot as f64);
+            let factor = factors.map_or(1.0, |r| r[i] as f64);
+            f * rope.freq_scale as f64 / factor
+        })
+        .collect()
+}
+
 /// Runs `tokens` (at most `state.max_batch()`) through the model, appending their keys
 /// and values to `kv`, and leaves the requested logits in `state`.
 pub fn forward(
@@ -178,14 +188,13 @@ pub fn forward(
         kernels::matrix_row(&w.token_embd, t as usize, &mut s.x[i * d..(i + 1) * d]);
     }
     let first_slot = kv.push_tokens(tokens);
-    let shape = AttentionShape {
-        n_head: c.n_head,
-        n_head_kv: c.n_head_kv,
-        head_dim: hd,
-        capacity: kv.capacity(),
-        first_slot,
-    };
+    if c.block.embed_scale != 1.0 {
+        s.x[..n * d].iter_mut().for_each(|v| *v *= c.block.embed_scale);
+    }
     ops::rope_table(&kv.positions()[first_slot..first_slot + n], &s.inv_freq, &mut s.rope_cs);
+    if let Some(local) = &s.inv_freq_local {
+        ops::rope_table(&kv.positions()[first_slot..first_slot + n], local, &mut s.rope_cs_local);
+    }
     let (n_rot, style) = (c.rope.n_rot, c.rope.style);
 
     let n_layers = s.probe.layers.map_or(w.layers.len(), |p| p.min(w.layers.len()));
@@ -194,6 +203,8 @@ pub fn forward(
     s.captured.clear();
     s.captured.resize(n_layers * capture_rows * c.n_head * s.captured_keys, 0.0);
     for (l, lw) in w.layers.iter().enumerate().take(n_layers) {
+        let local = c.is_local_layer(l);
+        let rope_cs = if local && s.inv_freq_local.is_some() { &s.rope_cs_local } else { &s.rope_cs };
         // Attention block.
         ops::rmsnorm(pool, &mut s.xb[..n * d], &s.x[..n * d], &lw.attn_norm, c.rms_eps);
         let xb = input(pool, fast, &s.xb[..n * d], d, &mut s.xb_q);
@@ -201,9 +212,23 @@ pub fn forward(
         ops::add_bias(&mut s.q[..n * qd], lw.bq.as_deref());
         ops::add_bias(&mut s.k[..n * kvd], lw.bk.as_deref());
         ops::add_bias(&mut s.v[..n * kvd], lw.bv.as_deref());
-        ops::rope(pool, &mut s.q[..n * qd], qd, hd, n_rot, style, &s.rope_cs);
-        ops::rope(pool, &mut s.k[..n * kvd], kvd, hd, n_rot, style, &s.rope_cs);
+        if let (Some(qn), Some(kn)) = (&lw.q_norm, &lw.k_norm) {
+            ops::rmsnorm_in_place(pool, &mut s.q[..n * qd], qn, c.rms_eps);
+            ops::rmsnorm_in_place(pool, &mut s.k[..n * kvd], kn, c.rms_eps);
+        }
+        ops::rope(pool, &mut s.q[..n * qd], qd, hd, n_rot, style, rope_cs);
+        ops::rope(pool, &mut s.k[..n * kvd], kvd, hd, n_rot, style, rope_cs);
         kv.store(l, first_slot, &s.k[..n * kvd], &s.v[..n * kvd]);
+        let shape = AttentionShape {
+            n_head: c.n_head,
+            n_head_kv: c.n_head_kv,
+            head_dim: hd,
+            capacity: kv.capacity(),
+            first_slot,
+            positions: kv.positions(),
+            window: c.block.sliding_window.filter(|_| local).map(|w| w.window),
+            scale: c.block.attn_scale,
+        };
         let (kt, v) = kv.layer(l);
         attention(pool, &shape, &s.q[..n * qd], kt, v, &mut s.att[..n * qd]);
         for r in 0..capture_rows {
@@ -214,16 +239,22 @@ pub fn forward(
         }
         let att = input(pool, fast, &s.att[..n * qd], qd, &mut s.att_q);
         matmul(pool, &lw.wo, att, n, &mut s.proj[..n * d]);
+        if let Some(pn) = &lw.post_attn_norm {
+            ops::rmsnorm_in_place(pool, &mut s.proj[..n * d], pn, c.rms_eps);
+        }
         ops::add(pool, &mut s.x[..n * d], &s.proj[..n * d], d);
 
         // Feed-forward block (SwiGLU).
         ops::rmsnorm(pool, &mut s.xb[..n * d], &s.x[..n * d], &lw.ffn_norm, c.rms_eps);
         let xb = input(pool, fast, &s.xb[..n * d], d, &mut s.xb_q);
         matmul_many(pool, &mut [(&lw.w_gate, &mut s.gate[..n * ff]), (&lw.w_up, &mut s.up[..n * ff])], xb, n);
-        ops::swiglu(pool, &mut s.gate[..n * ff], &s.up[..n * ff], ff);
+        ops::gated(pool, &mut s.gate[..n * ff], &s.up[..n * ff], ff, c.block.activation);
         // The SwiGLU output has outliers: two-level quantization keeps it accurate.
         let gate = input_two_level(pool, fast, &s.gate[..n * ff], ff, &mut s.gate_q);
         matmul(pool, &lw.w_down, gate, n, &mut s.proj[..n * d]);
+        if let Some(pn) = &lw.post_ffn_norm {
+            ops::rmsnorm_in_place(pool, &mut s.proj[..n * d], pn, c.rms_eps);
+        }
         ops::add(pool, &mut s.x[..n * d], &s.proj[..n * d], d);
     }
 

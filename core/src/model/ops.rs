@@ -4,7 +4,7 @@
 //! than the work.
 
 use crate::kernels::{self, ActQ8};
-use crate::model::config::RopeStyle;
+use crate::model::config::{Activation, RopeStyle};
 use crate::threads::ThreadPool;
 
 /// Batches of fewer rows run on the calling thread.
@@ -31,6 +31,20 @@ pub(crate) fn rmsnorm(pool: &ThreadPool, out: &mut [f32], x: &[f32], weight: &[f
             let scale = (1.0 / (ss / d as f64 + eps as f64).sqrt()) as f32;
             for ((o, &v), &g) in o.iter_mut().zip(xi).zip(weight) {
                 *o = v * scale * g;
+            }
+        }
+    });
+}
+
+/// In-place RMS norm of each row of `weight.len()` values (per-head q/k norms, post-norms).
+pub(crate) fn rmsnorm_in_place(pool: &ThreadPool, x: &mut [f32], weight: &[f32], eps: f32) {
+    let d = weight.len();
+    rows(pool, x, d, &|_, x| {
+        for xi in x.chunks_exact_mut(d) {
+            let ss: f64 = xi.iter().map(|&v| (v as f64) * (v as f64)).sum();
+            let scale = (1.0 / (ss / d as f64 + eps as f64).sqrt()) as f32;
+            for (v, &g) in xi.iter_mut().zip(weight) {
+                *v = *v * scale * g;
             }
         }
     });
@@ -88,11 +102,23 @@ pub(crate) fn add_bias(x: &mut [f32], bias: Option<&[f32]>) {
     }
 }
 
-/// `gate = silu(gate) * up`.
-pub(crate) fn swiglu(pool: &ThreadPool, gate: &mut [f32], up: &[f32], row_len: usize) {
+/// `gate = act(gate) * up` (SwiGLU or GeGLU).
+pub(crate) fn gated(pool: &ThreadPool, gate: &mut [f32], up: &[f32], row_len: usize, act: Activation) {
     rows(pool, gate, row_len, &|r0, g| {
-        for (g, &u) in g.iter_mut().zip(&up[r0 * row_len..]) {
-            *g = *g / (1.0 + (-*g).exp()) * u;
+        let up = &up[r0 * row_len..];
+        match act {
+            Activation::Silu => {
+                for (g, &u) in g.iter_mut().zip(up) {
+                    *g = *g / (1.0 + (-*g).exp()) * u;
+                }
+            }
+            Activation::GeluTanh => {
+                const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+                for (g, &u) in g.iter_mut().zip(up) {
+                    let x = *g;
+                    *g = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh()) * u;
+                }
+            }
         }
     });
 }

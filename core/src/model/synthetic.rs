@@ -9,7 +9,8 @@ use crate::sampling::Rng;
 /// Shape and storage of a synthetic model.
 #[derive(Debug, Clone)]
 pub struct SyntheticSpec {
-    /// "llama" or "qwen2" (adds q/k/v biases).
+    /// "llama", "qwen2" (adds q/k/v biases) or "gemma3" (q/k norms, post-norms, GELU,
+    /// sliding-window layers).
     pub arch: String,
     pub n_layers: usize,
     pub n_embd: usize,
@@ -108,7 +109,13 @@ pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter, String> {
     w.set(format!("{a}.attention.head_count"), Value::U32(spec.n_head as u32));
     w.set(format!("{a}.attention.head_count_kv"), Value::U32(spec.n_head_kv as u32));
     w.set(format!("{a}.attention.layer_norm_rms_epsilon"), Value::F32(1e-5));
-    w.set(format!("{a}.rope.freq_base"), Value::F32(10000.0));
+    w.set(format!("{a}.rope.freq_base"), Value::F32(if a == "gemma3" { 1_000_000.0 } else { 10000.0 }));
+    if a == "gemma3" {
+        // A window shorter than the test prompts, so the local layers' masking matters.
+        w.set(format!("{a}.attention.sliding_window"), Value::U32(4));
+        w.set(format!("{a}.attention.key_length"), Value::U32(hd as u32));
+        w.set(format!("{a}.attention.value_length"), Value::U32(hd as u32));
+    }
     w.set(format!("{a}.vocab_size"), Value::U32(spec.n_vocab as u32));
 
     // Vocabulary: the 256 bytes, three specials, then filler tokens (two-byte pairs).
@@ -173,6 +180,12 @@ pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter, String> {
             add(&mut w, format!("blk.{l}.attn_v.bias"), kv, 1, GgmlType::F32, 0.1, 0.0)?;
         }
         add(&mut w, format!("blk.{l}.attn_output.weight"), d, d, t, s_in, 0.0)?;
+        if a == "gemma3" {
+            add(&mut w, format!("blk.{l}.attn_q_norm.weight"), hd, 1, GgmlType::F32, 0.1, 1.0)?;
+            add(&mut w, format!("blk.{l}.attn_k_norm.weight"), hd, 1, GgmlType::F32, 0.1, 1.0)?;
+            add(&mut w, format!("blk.{l}.post_attention_norm.weight"), d, 1, GgmlType::F32, 0.1, 1.0)?;
+            add(&mut w, format!("blk.{l}.post_ffw_norm.weight"), d, 1, GgmlType::F32, 0.1, 1.0)?;
+        }
         add(&mut w, format!("blk.{l}.ffn_norm.weight"), d, 1, GgmlType::F32, 0.1, 1.0)?;
         add(&mut w, format!("blk.{l}.ffn_gate.weight"), d, spec.n_ff, t, s_in, 0.0)?;
         add(&mut w, format!("blk.{l}.ffn_up.weight"), d, spec.n_ff, t, s_in, 0.0)?;

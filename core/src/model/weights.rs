@@ -38,6 +38,12 @@ pub struct LayerWeights {
     pub bk: Option<Vec<f32>>,
     pub bv: Option<Vec<f32>>,
     pub ffn_norm: Vec<f32>,
+    /// Gemma 3: per-head RMS norms of queries and keys, `[head_dim]`.
+    pub q_norm: Option<Vec<f32>>,
+    pub k_norm: Option<Vec<f32>>,
+    /// Gemma 2/3: norms of the attention and feed-forward outputs, `[n_embd]`.
+    pub post_attn_norm: Option<Vec<f32>>,
+    pub post_ffn_norm: Option<Vec<f32>>,
     pub w_gate: Linear,
     pub w_up: Linear,
     pub w_down: Linear,
@@ -79,7 +85,15 @@ impl Weights {
                     None => Ok(None),
                 }
             };
+            let needed = |want: bool, t: &str, len: usize| -> Result<Option<Vec<f32>>> {
+                if want { Ok(Some(vector(file, &n(t), len)?)) } else { Ok(None) }
+            };
+            let b = &cfg.block;
             layers.push(LayerWeights {
+                q_norm: needed(b.qk_norm, "attn_q_norm.weight", cfg.head_dim)?,
+                k_norm: needed(b.qk_norm, "attn_k_norm.weight", cfg.head_dim)?,
+                post_attn_norm: needed(b.post_norms, "post_attention_norm.weight", d)?,
+                post_ffn_norm: needed(b.post_norms, "post_ffw_norm.weight", d)?,
                 attn_norm: vector(file, &n("attn_norm.weight"), d)?,
                 wq: lin(&n("attn_q.weight"), d, q)?,
                 wk: lin(&n("attn_k.weight"), d, kv)?,
