@@ -4,7 +4,7 @@
 //! (elements/s = MAC/s), GEMV in weight bytes streamed (bytes/s).
 //!
 //! `cargo bench -p joule-core --bench kernels -- gemm/q4_0` runs a subset;
-//! `JOULE_BENCH_TABLES=avx2,avx2-vnni` restricts the tables.
+//! `JOULE_BENCH_TABLES=avx2,avx512-vnni` restricts the tables.
 //!
 //! Shapes: SmolLM2-135M's FFN (1536 × 576; k-quants, which need 256-column rows, use
 //! 1536 × 512) and its 49152 × 576 output matrix for the streaming GEMV.
@@ -31,7 +31,7 @@ const TYPES: [GgmlType; 8] = [
 
 fn tables() -> Vec<Kernels> {
     let wanted = std::env::var("JOULE_BENCH_TABLES").ok();
-    ["scalar", "avx2", "avx2-vnni"]
+    ["scalar", "avx2", "avx2-vnni", "avx512-vnni"]
         .into_iter()
         .filter(|n| wanted.as_deref().is_none_or(|w| w.split(',').any(|x| x == *n)))
         .filter_map(kernels::table)

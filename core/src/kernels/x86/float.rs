@@ -2,7 +2,7 @@
 
 use std::arch::x86_64::{__m256, __m256i};
 
-use super::isa::Avx2;
+use super::isa::{Avx2, Simd};
 use crate::kernels::pack::ActQ8;
 
 /// Bit for bit `scalar::dot_f32`: 8 lanes each summing its products in order (multiply,

@@ -1,12 +1,15 @@
-//! x86_64 kernel tables: "avx2" (AVX2 + FMA + F16C) and "avx2-vnni" (adds AVX-VNNI's
-//! 256-bit `vpdpbusd`).
+//! x86_64 kernel tables: "avx2" (AVX2 + FMA + F16C), "avx2-vnni" (adds AVX-VNNI's
+//! 256-bit `vpdpbusd`) and "avx512-vnni" (AVX-512 F/BW/VL/VNNI: 512-bit vectors of 16
+//! rows).
 //!
-//! The kernels are written once (`formats.rs`, `gemm.rs`), generic over the dot step of
-//! [`isa::Isa`], and instantiated here inside `#[target_feature]` functions so the whole
-//! kernel compiles for that instruction set. The entry points in the tables are safe
+//! The kernels are written once (`formats.rs`, `gemm.rs`), generic over the vector width
+//! ([`isa::Simd`]) and the dot step ([`isa::Isa`]), and instantiated here inside
+//! `#[target_feature]` functions so the whole kernel compiles for that instruction set. The entry points in the tables are safe
 //! functions: each re-checks its feature token (a cached flag test) before entering the
 //! `#[target_feature]` code, and falls back to the scalar kernel without it.
 
+mod avx2;
+mod avx512;
 mod float;
 mod formats;
 mod gemm;
@@ -16,16 +19,17 @@ use std::ops::Range;
 
 use super::pack::{self, ActQ8, Packed};
 use super::{Kernels, PackedKernels, scalar};
-use isa::{Avx2, AvxVnni};
+use isa::{Avx2, Avx512, AvxVnni};
 
 /// The x86 tables, best last.
-pub const NAMES: [&str; 2] = ["avx2", "avx2-vnni"];
+pub const NAMES: [&str; 3] = ["avx2", "avx2-vnni", "avx512-vnni"];
 
 /// The table called `name`, if this CPU supports it.
 pub fn table(name: &str) -> Option<Kernels> {
     match name {
         "avx2" => Avx2::detect().map(|_| avx2_table()),
         "avx2-vnni" => AvxVnni::detect().map(|_| vnni_table()),
+        "avx512-vnni" => Avx512::detect().map(|_| avx512_table()),
         _ => None,
     }
 }
@@ -76,7 +80,7 @@ entry! {
     Avx2, "avx2,fma,f16c", |isa| float::quantize_act(isa, x, out), pack::quantize_act(x, out)
 }
 
-mod avx2 {
+mod avx2_gemm {
     use super::*;
     use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
 
@@ -94,7 +98,7 @@ mod avx2 {
     }
 }
 
-mod vnni {
+mod vnni_gemm {
     use super::*;
     use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
 
@@ -112,10 +116,32 @@ mod vnni {
     }
 }
 
+mod avx512_gemm {
+    use super::*;
+    use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
+
+    gemm_entry!(q4_0, TileQ4_0, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
+    gemm_entry!(q4_1, TileQ4_1, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
+    gemm_entry!(q5_0, TileQ5_0, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
+    gemm_entry!(q5_1, TileQ5_1, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
+    gemm_entry!(q8_0, TileQ8_0, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
+    gemm_entry!(q4_k, TileQ4_K, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
+    gemm_entry!(q5_k, TileQ5_K, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
+    gemm_entry!(q6_k, TileQ6_K, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
+
+    pub(super) fn packed() -> PackedKernels {
+        PackedKernels { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k }
+    }
+}
+
+fn avx512_table() -> Kernels {
+    Kernels { name: "avx512-vnni", dot_f32, quantize_act, packed: avx512_gemm::packed() }
+}
+
 fn avx2_table() -> Kernels {
-    Kernels { name: "avx2", dot_f32, quantize_act, packed: avx2::packed() }
+    Kernels { name: "avx2", dot_f32, quantize_act, packed: avx2_gemm::packed() }
 }
 
 fn vnni_table() -> Kernels {
-    Kernels { name: "avx2-vnni", dot_f32, quantize_act, packed: vnni::packed() }
+    Kernels { name: "avx2-vnni", dot_f32, quantize_act, packed: vnni_gemm::packed() }
 }
