@@ -117,19 +117,19 @@ fn dot_unsigned<I: Isa, const NT: usize, const FLUSH: usize>(
         // Chain c takes chunks k with k % CHAINS == c.
         let mut acc = [[v.zero(); NT]; 2];
         acc[0] = std::array::from_fn(init);
-        for k in 0..8 {
+        for (k, &uk) in u.iter().enumerate() {
             let c = k % I::CHAINS;
             for t in 0..NT {
-                acc[c][t] = isa.step(acc[c][t], u[k], v.chunk(&act[t].qs, k));
+                acc[c][t] = isa.step(acc[c][t], uk, v.chunk(&act[t].qs, k));
             }
         }
         if I::CHAINS == 1 { acc[0] } else { std::array::from_fn(|t| v.add_i32(acc[0][t], acc[1][t])) }
     } else {
         let mut acc: [Ivec<I>; NT] = std::array::from_fn(init);
         let mut part = [v.zero(); NT];
-        for k in 0..8 {
+        for (k, &uk) in u.iter().enumerate() {
             for t in 0..NT {
-                part[t] = isa.step(part[t], u[k], v.chunk(&act[t].qs, k));
+                part[t] = isa.step(part[t], uk, v.chunk(&act[t].qs, k));
             }
             if (k + 1) % FLUSH == 0 {
                 for t in 0..NT {

@@ -48,7 +48,7 @@ pub fn gemm<F: Format, I: Isa, const NT: usize>(
 
 /// The groups of one vector starting at group `g` (< `end`): their tiles (the first
 /// group's twice when it has no partner), and the rows they hold.
-fn vector_groups<'a, F, S: Simd>(w: &'a Packed<F>, g: usize, end: usize) -> ([&'a [F]; 2], usize, usize) {
+fn vector_groups<F, S: Simd>(w: &Packed<F>, g: usize, end: usize) -> ([&[F]; 2], usize, usize) {
     let first = w.group(g);
     let n = if S::GROUPS == 2 && g + 1 < end { 2 } else { 1 };
     let second = if n == 2 { w.group(g + 1) } else { first };
