@@ -13,6 +13,10 @@
 //! weights as `pack::pack` stores them. One step adds at most 2·|u|·127 per i16:
 //! 4-bit 2·15·127 (8 steps fit), 5-bit 2·31·127 (4 fit), Q6_K's |q| ≤ 32: 2·32·127 (4
 //! fit), Q8_0's |q| ≤ 128: 2·128·127 = 32512 (1 fits).
+//!
+//! Vector operations stay out of closures (`array::map`, `from_fn`, iterator adapters):
+//! a closure is a function of its own without the caller's target features, and when
+//! LLVM does not inline it, every intrinsic in it becomes a call.
 
 use half::f16;
 
@@ -99,7 +103,11 @@ fn with_high_bits<S: Simd>(v: S, qh: [&HighBits; 2], mut u: [S::I; 8]) -> [S::I;
 #[inline(always)]
 fn bytes<S: Simd>(v: S, qs: [&[i8; 256]; 2]) -> [S::I; 8] {
     let q: [&[[u8; 32]; 8]; 2] = qs.map(bytemuck::cast_ref);
-    std::array::from_fn(|k| v.load([&q[0][k], &q[1][k]]))
+    let mut w = [v.zero(); 8];
+    for (k, w) in w.iter_mut().enumerate() {
+        *w = v.load([&q[0][k], &q[1][k]]);
+    }
+    w
 }
 
 /// `Σ_k u[k] · act[t] chunk k` per row, minus `offset · act[t].sum`: one i32 per row.
@@ -112,20 +120,29 @@ fn dot_unsigned<I: Isa, const NT: usize, const FLUSH: usize>(
     offset: i32,
 ) -> [Ivec<I>; NT] {
     let v = isa.simd();
-    let init = |t: usize| if offset == 0 { v.zero() } else { v.splat_i32(-offset * act[t].sum) };
+    let mut init = [v.zero(); NT];
+    if offset != 0 {
+        for t in 0..NT {
+            init[t] = v.splat_i32(-offset * act[t].sum);
+        }
+    }
     if I::WIDE {
         // Chain c takes chunks k with k % CHAINS == c.
-        let mut acc = [[v.zero(); NT]; 2];
-        acc[0] = std::array::from_fn(init);
+        let mut acc = [init, [v.zero(); NT]];
         for (k, &uk) in u.iter().enumerate() {
             let c = k % I::CHAINS;
             for t in 0..NT {
                 acc[c][t] = isa.step(acc[c][t], uk, v.chunk(&act[t].qs, k));
             }
         }
-        if I::CHAINS == 1 { acc[0] } else { std::array::from_fn(|t| v.add_i32(acc[0][t], acc[1][t])) }
+        if I::CHAINS > 1 {
+            for t in 0..NT {
+                acc[0][t] = v.add_i32(acc[0][t], acc[1][t]);
+            }
+        }
+        acc[0]
     } else {
-        let mut acc: [Ivec<I>; NT] = std::array::from_fn(init);
+        let mut acc = init;
         let mut part = [v.zero(); NT];
         for (k, &uk) in u.iter().enumerate() {
             for t in 0..NT {
@@ -146,13 +163,12 @@ fn dot_unsigned<I: Isa, const NT: usize, const FLUSH: usize>(
 #[inline(always)]
 fn signed_operands<I: Isa>(isa: I, w: [Ivec<I>; 8]) -> ([Ivec<I>; 8], [Ivec<I>; 8]) {
     let v = isa.simd();
-    if I::WIDE {
+    let mut u = w;
+    for u in &mut u {
         // w + 128 (mod 256) is w's bit pattern with the top bit flipped.
-        let flip = v.splat_i8(i8::MIN);
-        (w.map(|x| v.xor(x, flip)), w)
-    } else {
-        (w.map(|x| v.abs_i8(x)), w)
+        *u = if I::WIDE { v.xor(*u, v.splat_i8(i8::MIN)) } else { v.abs_i8(*u) };
     }
+    (u, w)
 }
 
 /// `Σ_k w[k] · act[t] chunk k` per row for signed weights from `signed_operands`.
@@ -354,8 +370,15 @@ impl Format for TileQ6_K {
         let sc: [&[[i8; 8]; 16]; 2] = pair(t, |t| &t.sc).map(bytemuck::cast_ref);
         let sc32 = [v.i8x8_i32([&sc[0][2 * c], &sc[1][2 * c]]), v.i8x8_i32([&sc[0][2 * c + 1], &sc[1][2 * c + 1]])];
         let low16 = v.splat_i32(0xFFFF);
-        let sc16 = sc32.map(|s| v.or(v.and(s, low16), v.slli32_16(s)));
-        Q6Col { u: w.map(|x| v.abs_i8(x)), w, sc16, sc32, d: v.f16x8(pair(t, |t| &t.d)) }
+        let mut sc16 = sc32;
+        for s in &mut sc16 {
+            *s = v.or(v.and(*s, low16), v.slli32_16(*s));
+        }
+        let mut u = w;
+        for u in &mut u {
+            *u = v.abs_i8(*u);
+        }
+        Q6Col { u, w, sc16, sc32, d: v.f16x8(pair(t, |t| &t.d)) }
     }
 
     #[inline(always)]

@@ -108,7 +108,9 @@ fn batched<F: Format, I: Isa, const NT: usize>(
         for c0 in (0..cols).step_by(run_cols) {
             let c1 = (c0 + run_cols).min(cols);
             scratch.clear();
-            scratch.extend((c0..c1).map(|c| F::prepare(isa, [&ta[c / F::COLS], &tb[c / F::COLS]], c % F::COLS)));
+            for c in c0..c1 {
+                scratch.push(F::prepare(isa, [&ta[c / F::COLS], &tb[c / F::COLS]], c % F::COLS));
+            }
             let sweep = Sweep { isa, cols: &scratch, c0, nb, first: c0 == 0, last: c1 == cols };
             let mut t = 0;
             while t < n_tok {
@@ -162,7 +164,10 @@ impl<I: Isa, C> Sweep<'_, I, C> {
             let start = (t + i) * self.nb + self.c0;
             &act[start..start + n]
         });
-        let mut acc: [Fvec<I>; N] = if self.first { [v.zero_f(); N] } else { std::array::from_fn(|i| partial[t + i]) };
+        let mut acc = [v.zero_f(); N];
+        if !self.first {
+            acc.copy_from_slice(&partial[t..t + N]);
+        }
         for (j, col) in self.cols.iter().enumerate() {
             F::accumulate::<I, N>(self.isa, col, std::array::from_fn(|i| &a[i][j]), &mut acc);
         }

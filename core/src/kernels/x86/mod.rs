@@ -1,12 +1,13 @@
 //! x86_64 kernel tables: "avx2" (AVX2 + FMA + F16C), "avx2-vnni" (adds AVX-VNNI's
 //! 256-bit `vpdpbusd`) and "avx512-vnni" (AVX-512 F/BW/VL/VNNI: 512-bit vectors of 16
-//! rows).
+//! rows). FMA is required but not used: the kernels round exactly as the scalar ones.
 //!
 //! The kernels are written once (`formats.rs`, `gemm.rs`), generic over the vector width
 //! ([`isa::Simd`]) and the dot step ([`isa::Isa`]), and instantiated here inside
-//! `#[target_feature]` functions so the whole kernel compiles for that instruction set. The entry points in the tables are safe
-//! functions: each re-checks its feature token (a cached flag test) before entering the
-//! `#[target_feature]` code, and falls back to the scalar kernel without it.
+//! `#[target_feature]` functions so the whole kernel compiles for that instruction set.
+//! The entry points in the tables are safe functions: each re-checks its feature token
+//! (a cached flag test) before entering the `#[target_feature]` code, and falls back to
+//! the scalar kernel without it.
 
 mod avx2;
 mod avx512;
@@ -80,59 +81,34 @@ entry! {
     Avx2, "avx2,fma,f16c", |isa| float::quantize_act(isa, x, out), pack::quantize_act(x, out)
 }
 
-mod avx2_gemm {
-    use super::*;
-    use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
+/// The 8 packed kernels of one table in module `$module`. `$nt` tokens share each
+/// unpacked weight vector: 4 fill the 16 ymm registers (per token an integer and a float
+/// accumulator, plus the operands), 8 the 32 zmm registers of AVX-512.
+macro_rules! gemm_table {
+    ($module:ident, $token:ty, $features:literal, $nt:literal) => {
+        mod $module {
+            use super::*;
+            use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
 
-    gemm_entry!(q4_0, TileQ4_0, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q4_1, TileQ4_1, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q5_0, TileQ5_0, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q5_1, TileQ5_1, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q8_0, TileQ8_0, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q4_k, TileQ4_K, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q5_k, TileQ5_K, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q6_k, TileQ6_K, Avx2, "avx2,fma,f16c", 4);
+            gemm_entry!(q4_0, TileQ4_0, $token, $features, $nt);
+            gemm_entry!(q4_1, TileQ4_1, $token, $features, $nt);
+            gemm_entry!(q5_0, TileQ5_0, $token, $features, $nt);
+            gemm_entry!(q5_1, TileQ5_1, $token, $features, $nt);
+            gemm_entry!(q8_0, TileQ8_0, $token, $features, $nt);
+            gemm_entry!(q4_k, TileQ4_K, $token, $features, $nt);
+            gemm_entry!(q5_k, TileQ5_K, $token, $features, $nt);
+            gemm_entry!(q6_k, TileQ6_K, $token, $features, $nt);
 
-    pub(super) fn packed() -> PackedKernels {
-        PackedKernels { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k }
-    }
+            pub(super) fn packed() -> PackedKernels {
+                PackedKernels { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k }
+            }
+        }
+    };
 }
 
-mod vnni_gemm {
-    use super::*;
-    use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
-
-    gemm_entry!(q4_0, TileQ4_0, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q4_1, TileQ4_1, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q5_0, TileQ5_0, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q5_1, TileQ5_1, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q8_0, TileQ8_0, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q4_k, TileQ4_K, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q5_k, TileQ5_K, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q6_k, TileQ6_K, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-
-    pub(super) fn packed() -> PackedKernels {
-        PackedKernels { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k }
-    }
-}
-
-mod avx512_gemm {
-    use super::*;
-    use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
-
-    gemm_entry!(q4_0, TileQ4_0, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
-    gemm_entry!(q4_1, TileQ4_1, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
-    gemm_entry!(q5_0, TileQ5_0, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
-    gemm_entry!(q5_1, TileQ5_1, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
-    gemm_entry!(q8_0, TileQ8_0, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
-    gemm_entry!(q4_k, TileQ4_K, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
-    gemm_entry!(q5_k, TileQ5_K, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
-    gemm_entry!(q6_k, TileQ6_K, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
-
-    pub(super) fn packed() -> PackedKernels {
-        PackedKernels { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k }
-    }
-}
+gemm_table!(avx2_gemm, Avx2, "avx2,fma,f16c", 4);
+gemm_table!(vnni_gemm, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
+gemm_table!(avx512_gemm, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
 
 fn avx512_table() -> Kernels {
     Kernels { name: "avx512-vnni", dot_f32, quantize_act, packed: avx512_gemm::packed() }
