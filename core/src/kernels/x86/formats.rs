@@ -135,12 +135,13 @@ fn dot_unsigned<I: Isa, const NT: usize, const FLUSH: usize>(
                 acc[c][t] = isa.step(acc[c][t], uk, v.chunk(&act[t].qs, k));
             }
         }
+        let [mut sum, second] = acc;
         if I::CHAINS > 1 {
-            for t in 0..NT {
-                acc[0][t] = v.add_i32(acc[0][t], acc[1][t]);
+            for (s, &b) in sum.iter_mut().zip(&second) {
+                *s = v.add_i32(*s, b);
             }
         }
-        acc[0]
+        sum
     } else {
         let mut acc = init;
         let mut part = [v.zero(); NT];
