@@ -2,8 +2,9 @@
 //! (vector width and element operations) and [`Isa`] (the u8 × i8 → i32 dot step).
 //!
 //! A token can only be obtained from runtime detection, so code holding one runs on a
-//! CPU with those features. The trait implementations in `avx2.rs` and `avx512.rs` are
-//! the only place the x86 kernels call intrinsics; everything above them is safe Rust.
+//! CPU with those features. The trait implementations (the [`Isa`] ones below, the
+//! [`Simd`] ones in `avx2.rs` and `avx512.rs`) are the only place the x86 kernels call
+//! intrinsics; the kernels built on them are safe Rust.
 //! All methods are `#[inline(always)]`: inlined into the `#[target_feature]` entry points
 //! in `mod.rs`, each compiles to one instruction or a few.
 
