@@ -4,10 +4,12 @@
 //! (elements/s = MAC/s), GEMV in weight bytes streamed (bytes/s).
 //!
 //! `cargo bench -p joule-core --bench kernels -- gemm/q4_0` runs a subset;
-//! `JOULE_BENCH_TABLES=avx2,avx2-vnni` restricts the tables.
+//! `JOULE_BENCH_TABLES=avx2,avx512-vnni` restricts the tables.
 //!
 //! Shapes: SmolLM2-135M's FFN (1536 × 576; k-quants, which need 256-column rows, use
-//! 1536 × 512) and its 49152 × 576 output matrix for the streaming GEMV.
+//! 1536 × 512) and its 49152 × 576 output matrix for the streaming GEMV (`gemv`: the
+//! same matrix every iteration, so a 30 MB Q8_0 matrix largely stays in a 32 MB L3;
+//! `gemv_dram`: four copies in turn, streamed from memory).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -31,7 +33,7 @@ const TYPES: [GgmlType; 8] = [
 
 fn tables() -> Vec<Kernels> {
     let wanted = std::env::var("JOULE_BENCH_TABLES").ok();
-    ["scalar", "avx2", "avx2-vnni"]
+    ["scalar", "avx2", "avx2-vnni", "avx512-vnni"]
         .into_iter()
         .filter(|n| wanted.as_deref().is_none_or(|w| w.split(',').any(|x| x == *n)))
         .filter_map(kernels::table)
@@ -116,6 +118,32 @@ fn bench_gemv(c: &mut Criterion) {
     g.finish();
 }
 
+/// The output-matrix GEMV from DRAM: four copies of the 30 MB Q8_0 matrix, one per
+/// iteration in turn, so the 32 MB of L3 of the machine this was tuned on cannot hold
+/// the next one.
+fn bench_gemv_dram(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gemv_dram");
+    let (ty, rows, n_in, copies) = (GgmlType::Q8_0, 49152, 576, 4);
+    let w: Vec<PackedTiles> = (0..copies).map(|_| matrix(ty, rows, n_in)).collect();
+    let act = activations(1, n_in);
+    let mut out = vec![0f32; rows];
+    g.throughput(Throughput::Bytes(w[0].bytes() as u64));
+    for k in tables() {
+        if k.name == "scalar" {
+            continue;
+        }
+        let mut i = 0;
+        let id = BenchmarkId::new(format!("q8_0/{}", k.name), format!("{rows}x{n_in}x{copies}"));
+        g.bench_function(id, |bench| {
+            bench.iter(|| {
+                i = (i + 1) % copies;
+                k.packed.gemm(black_box(&w[i]), 0..rows / 8, black_box(&act), 1, &mut out, rows)
+            })
+        });
+    }
+    g.finish();
+}
+
 fn bench_gemm(c: &mut Criterion) {
     let mut g = c.benchmark_group("gemm");
     let rows = 1536;
@@ -147,6 +175,6 @@ criterion_group! {
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500))
         .sample_size(10);
-    targets = bench_float, bench_gemv, bench_gemm
+    targets = bench_float, bench_gemv, bench_gemv_dram, bench_gemm
 }
 criterion_main!(benches);

@@ -30,7 +30,7 @@ use joule_core::quant::{self, GgmlType};
 use joule_core::sampling::Rng;
 use proptest::prelude::*;
 
-const SIMD_TABLES: [&str; 2] = ["avx2", "avx2-vnni"];
+const SIMD_TABLES: [&str; 3] = ["avx2", "avx2-vnni", "avx512-vnni"];
 
 const TYPES: [GgmlType; 8] = [
     GgmlType::Q4_0,
@@ -67,8 +67,10 @@ fn avx2_is_available_on_every_x86_64_test_machine() {
     assert_eq!(t.name, "avx2");
     assert_eq!(kernels::table("scalar").unwrap().name, "scalar");
     assert!(kernels::table("no-such-isa").is_none());
-    if let Some(v) = kernels::table("avx2-vnni") {
-        assert_eq!(v.name, "avx2-vnni");
+    for name in SIMD_TABLES {
+        if let Some(t) = kernels::table(name) {
+            assert_eq!(t.name, name);
+        }
     }
 }
 
@@ -88,10 +90,11 @@ fn the_process_table_follows_the_environment() {
 #[test]
 fn selection_honours_joule_kernels_and_force_scalar() {
     let exe = std::env::current_exe().unwrap();
-    let cases: [&[(&str, &str)]; 5] = [
+    let cases: [&[(&str, &str)]; 6] = [
         &[("JOULE_KERNELS", "scalar")],
         &[("JOULE_KERNELS", "avx2")],
         &[("JOULE_KERNELS", "avx2-vnni")],
+        &[("JOULE_KERNELS", "avx512-vnni")],
         &[("JOULE_KERNELS", "no-such-isa")],
         &[("JOULE_KERNELS", "avx2"), ("JOULE_FORCE_SCALAR", "1")],
     ];

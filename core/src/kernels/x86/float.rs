@@ -2,7 +2,7 @@
 
 use std::arch::x86_64::{__m256, __m256i};
 
-use super::isa::Avx2;
+use super::isa::{Avx2, Simd};
 use crate::kernels::pack::ActQ8;
 
 /// Bit for bit `scalar::dot_f32`: 8 lanes each summing its products in order (multiply,
@@ -44,7 +44,10 @@ pub fn quantize_act(v: Avx2, x: &[f32], out: &mut [ActQ8]) {
         let amax = v.hmax_f(m);
         let d = amax / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        let q = xv.map(|xi| round_to_i8(v, v.mul_f(xi, v.splat_f(id))));
+        let mut q = [v.zero(); 4];
+        for (q, &xi) in q.iter_mut().zip(&xv) {
+            *q = round_to_i8(v, v.mul_f(xi, v.splat_f(id)));
+        }
         let sum = v.hsum_i32(v.add_i32(v.add_i32(q[0], q[1]), v.add_i32(q[2], q[3])));
         v.store(bytemuck::cast_mut(&mut o.qs), v.pack_i32x4_i8(q[0], q[1], q[2], q[3]));
         o.d = d;

@@ -1,24 +1,24 @@
-//! The packed matrix drivers, generic over the tile format and the dot step.
+//! The packed matrix drivers, generic over the tile format, the vector width and the dot
+//! step.
 //!
-//! One token (decode) streams each group's tiles once, unpacking each column in
-//! registers. Several tokens (prefill) unpack a run of a group's columns once into an
-//! L1-sized scratch and sweep it with `NT` tokens at a time, so each unpacked weight
-//! vector is loaded once per `NT` tokens and the per-column factors are never redone.
+//! Rows are taken `S::GROUPS` groups at a time (8 or 16 rows per vector). One token
+//! (decode) streams the tiles once, unpacking each column in registers. Several tokens
+//! (prefill) unpack a run of columns once into an L1-sized scratch and sweep it with `NT`
+//! tokens at a time, so each unpacked weight vector is loaded once per `NT` tokens and
+//! the per-column factors are never recomputed.
 
-use std::arch::x86_64::__m256;
 use std::ops::Range;
 
-use bytemuck::Zeroable;
-
 use super::formats::Format;
-use super::isa::{Avx2, Isa};
+use super::isa::{Fvec, Isa, Simd};
 use crate::kernels::pack::{ActQ8, Packed, ROWS};
 
-/// Columns unpacked per scratch fill (at most 21 KB for Q6_K, within L1).
-const SCRATCH_COLS: usize = 32;
+/// Bytes of unpacked columns per scratch run (L1 holds them with room to spare).
+const SCRATCH_BYTES: usize = 24 * 1024;
 
 /// `out[t * ld + (r - 8 * groups.start)] = W[r] · act[t]`, exactly as `scalar::gemm`
-/// (same integer sums, same rows written, same panics on short buffers).
+/// (same integer sums and roundings, same rows written, same panics on short buffers),
+/// for `ld` at least the rows of the range when there are several tokens.
 #[inline(always)]
 pub fn gemm<F: Format, I: Isa, const NT: usize>(
     isa: I,
@@ -36,6 +36,9 @@ pub fn gemm<F: Format, I: Isa, const NT: usize>(
     let cols = w.tiles_per_group * F::COLS;
     assert!(cols <= nb, "packed matrix has {cols} columns per group but n_in / 32 = {nb}");
     assert!(act.len() >= n_tok * nb, "{} activation blocks for {n_tok} tokens of {nb}", act.len());
+    // Tokens' rows must not overlap (the scalar kernel would let later ones win).
+    let span = (groups.end * ROWS).min(w.n_out).saturating_sub(groups.start * ROWS);
+    assert!(n_tok == 1 || ld >= span, "ld {ld} < {span} rows per token");
     if n_tok == 1 {
         gemv(isa, w, groups, &act[..cols], out);
     } else {
@@ -43,44 +46,43 @@ pub fn gemm<F: Format, I: Isa, const NT: usize>(
     }
 }
 
-fn rows_of<F>(w: &Packed<F>, g: usize) -> usize {
-    ROWS.min(w.n_out - g * ROWS)
+/// The groups of one vector starting at group `g` (< `end`): their tiles (the first
+/// group's twice when it has no partner), and the rows they hold.
+fn vector_groups<F, S: Simd>(w: &Packed<F>, g: usize, end: usize) -> ([&[F]; 2], usize, usize) {
+    let first = w.group(g);
+    let n = if S::GROUPS == 2 && g + 1 < end { 2 } else { 1 };
+    let second = if n == 2 { w.group(g + 1) } else { first };
+    let rows = (n * ROWS).min(w.n_out - g * ROWS);
+    ([first, second], n, rows)
 }
 
-/// Writes the first `rows` lanes of `acc` at `out[at..]`.
-#[inline(always)]
-fn store_rows(v: Avx2, out: &mut [f32], at: usize, rows: usize, acc: __m256) {
-    match <&mut [f32; ROWS]>::try_from(&mut out[at..at + rows]) {
-        Ok(dst) => v.store_f(dst, acc),
-        Err(_) => {
-            let mut all = [0f32; ROWS];
-            v.store_f(&mut all, acc);
-            out[at..at + rows].copy_from_slice(&all[..rows]);
-        }
-    }
-}
-
-/// One token: each column is unpacked in registers and used once.
+/// One token: each column is unpacked in registers and used once. With two groups per
+/// vector, they come from the two halves of the range, so that each half is read as
+/// one sequential stream (pairing neighbours would restart the prefetchers each pair).
 #[inline(always)]
 fn gemv<F: Format, I: Isa>(isa: I, w: &Packed<F>, groups: Range<usize>, act: &[ActQ8], out: &mut [f32]) {
-    let v = isa.avx2();
-    let row0 = groups.start * ROWS;
-    for g in groups {
-        let tiles = w.group(g);
-        let rows = rows_of(w, g);
+    let v = isa.simd();
+    let lanes = <I::S as Simd>::GROUPS;
+    let per_lane = groups.len().div_ceil(lanes);
+    for i in 0..per_lane {
+        let ga = groups.start + i;
+        let gb = (lanes == 2 && ga + per_lane < groups.end).then_some(ga + per_lane);
+        let (ta, tb) = (w.group(ga), gb.map_or(w.group(ga), |g| w.group(g)));
         let mut acc = [v.zero_f()];
-        for (tile, a) in tiles.iter().zip(act.chunks_exact(F::COLS)) {
+        for ((a_tile, b_tile), a) in ta.iter().zip(tb).zip(act.chunks_exact(F::COLS)) {
             for (c, a) in a.iter().enumerate() {
-                let col = F::prepare(isa, tile, c);
+                let col = F::prepare(isa, [a_tile, b_tile], c);
                 F::accumulate::<I, 1>(isa, &col, [a], &mut acc);
             }
         }
-        store_rows(v, out, g * ROWS - row0, rows, acc[0]);
+        let place = |g: Option<usize>| g.map_or((0, 0), |g| ((g - groups.start) * ROWS, ROWS.min(w.n_out - g * ROWS)));
+        let (a, b) = (place(Some(ga)), place(gb));
+        v.store_groups(out, [a.0, b.0], [a.1, b.1], acc[0]);
     }
 }
 
-/// Several tokens: per group, runs of columns unpacked into `scratch`, then swept by
-/// batches of `NT` tokens (the last batch smaller).
+/// Several tokens: per vector of groups, runs of columns unpacked into `scratch`, then
+/// swept by batches of `NT` tokens (the last batches smaller).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn batched<F: Format, I: Isa, const NT: usize>(
@@ -93,36 +95,47 @@ fn batched<F: Format, I: Isa, const NT: usize>(
     out: &mut [f32],
     ld: usize,
 ) {
-    let v = isa.avx2();
+    let v = isa.simd();
     let cols = w.tiles_per_group * F::COLS;
-    let mut scratch = [F::Col::zeroed(); SCRATCH_COLS];
-    // Partial sums between column runs (only when a group has more than one run).
-    let mut partial = if cols > SCRATCH_COLS { vec![v.zero_f(); n_tok] } else { Vec::new() };
-    let row0 = groups.start * ROWS;
-    for g in groups {
-        let tiles = w.group(g);
-        let rows = rows_of(w, g);
-        for c0 in (0..cols).step_by(SCRATCH_COLS) {
-            let c1 = (c0 + SCRATCH_COLS).min(cols);
-            let run = &mut scratch[..c1 - c0];
-            for (c, col) in (c0..c1).zip(run.iter_mut()) {
-                *col = F::prepare(isa, &tiles[c / F::COLS], c % F::COLS);
+    let run_cols = (SCRATCH_BYTES / size_of::<F::Col<I::S>>()).clamp(4, 64);
+    let mut scratch: Vec<F::Col<I::S>> = Vec::with_capacity(run_cols.min(cols));
+    // Partial sums between column runs (only when a row has more than one run).
+    let mut partial = if cols > run_cols { vec![v.zero_f(); n_tok] } else { Vec::new() };
+    let mut g = groups.start;
+    while g < groups.end {
+        let ([ta, tb], n, rows) = vector_groups::<F, I::S>(w, g, groups.end);
+        let at = (g - groups.start) * ROWS;
+        for c0 in (0..cols).step_by(run_cols) {
+            let c1 = (c0 + run_cols).min(cols);
+            scratch.clear();
+            for c in c0..c1 {
+                scratch.push(F::prepare(isa, [&ta[c / F::COLS], &tb[c / F::COLS]], c % F::COLS));
             }
-            let sweep = Sweep { isa, cols: &scratch[..c1 - c0], c0, nb, first: c0 == 0, last: c1 == cols };
+            let sweep = Sweep { isa, cols: &scratch, c0, nb, first: c0 == 0, last: c1 == cols };
             let mut t = 0;
             while t < n_tok {
-                let at = t * ld + g * ROWS - row0;
+                let o = Out { at: at + t * ld, ld, rows };
                 t += match n_tok - t {
-                    n if n >= NT => sweep.tokens::<F, NT>(act, t, &mut partial, out, at, ld, rows),
-                    n if n >= 2 => sweep.tokens::<F, 2>(act, t, &mut partial, out, at, ld, rows),
-                    _ => sweep.tokens::<F, 1>(act, t, &mut partial, out, at, ld, rows),
+                    r if r >= NT => sweep.tokens::<F, NT>(act, t, &mut partial, out, o),
+                    r if r >= 4 => sweep.tokens::<F, 4>(act, t, &mut partial, out, o),
+                    r if r >= 2 => sweep.tokens::<F, 2>(act, t, &mut partial, out, o),
+                    _ => sweep.tokens::<F, 1>(act, t, &mut partial, out, o),
                 };
             }
         }
+        g += n;
     }
 }
 
-/// One run of unpacked columns of a group.
+/// Where a batch's results go: token `i` of the batch at `out[at + i * ld..][..rows]`.
+#[derive(Clone, Copy)]
+struct Out {
+    at: usize,
+    ld: usize,
+    rows: usize,
+}
+
+/// One run of unpacked columns of a vector of groups.
 struct Sweep<'a, I, C> {
     isa: I,
     cols: &'a [C],
@@ -136,31 +149,31 @@ struct Sweep<'a, I, C> {
 
 impl<I: Isa, C> Sweep<'_, I, C> {
     /// Tokens `t..t + N` over the run; returns `N`.
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn tokens<F: Format<Col = C>, const N: usize>(
+    fn tokens<F: Format<Col<I::S> = C>, const N: usize>(
         &self,
         act: &[ActQ8],
         t: usize,
-        partial: &mut [__m256],
+        partial: &mut [Fvec<I>],
         out: &mut [f32],
-        at: usize,
-        ld: usize,
-        rows: usize,
+        o: Out,
     ) -> usize {
-        let v = self.isa.avx2();
+        let v = self.isa.simd();
         let n = self.cols.len();
         let a: [&[ActQ8]; N] = std::array::from_fn(|i| {
             let start = (t + i) * self.nb + self.c0;
             &act[start..start + n]
         });
-        let mut acc: [__m256; N] = if self.first { [v.zero_f(); N] } else { std::array::from_fn(|i| partial[t + i]) };
+        let mut acc = [v.zero_f(); N];
+        if !self.first {
+            acc.copy_from_slice(&partial[t..t + N]);
+        }
         for (j, col) in self.cols.iter().enumerate() {
             F::accumulate::<I, N>(self.isa, col, std::array::from_fn(|i| &a[i][j]), &mut acc);
         }
         for (i, acc) in acc.into_iter().enumerate() {
             if self.last {
-                store_rows(v, out, at + i * ld, rows, acc);
+                v.store_rows(out, o.at + i * o.ld, o.rows, acc);
             } else {
                 partial[t + i] = acc;
             }

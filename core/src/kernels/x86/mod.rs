@@ -1,12 +1,16 @@
-//! x86_64 kernel tables: "avx2" (AVX2 + FMA + F16C) and "avx2-vnni" (adds AVX-VNNI's
-//! 256-bit `vpdpbusd`).
+//! x86_64 kernel tables: "avx2" (AVX2 + FMA + F16C), "avx2-vnni" (adds AVX-VNNI's
+//! 256-bit `vpdpbusd`) and "avx512-vnni" (AVX-512 F/BW/VL/VNNI: 512-bit vectors of 16
+//! rows). FMA is required but not used: the kernels round exactly as the scalar ones.
 //!
-//! The kernels are written once (`formats.rs`, `gemm.rs`), generic over the dot step of
-//! [`isa::Isa`], and instantiated here inside `#[target_feature]` functions so the whole
-//! kernel compiles for that instruction set. The entry points in the tables are safe
-//! functions: each re-checks its feature token (a cached flag test) before entering the
-//! `#[target_feature]` code, and falls back to the scalar kernel without it.
+//! The kernels are written once (`formats.rs`, `gemm.rs`), generic over the vector width
+//! ([`isa::Simd`]) and the dot step ([`isa::Isa`]), and instantiated here inside
+//! `#[target_feature]` functions so the whole kernel compiles for that instruction set.
+//! The entry points in the tables are safe functions: each re-checks its feature token
+//! (a cached flag test) before entering the `#[target_feature]` code, and falls back to
+//! the scalar kernel without it.
 
+mod avx2;
+mod avx512;
 mod float;
 mod formats;
 mod gemm;
@@ -16,16 +20,17 @@ use std::ops::Range;
 
 use super::pack::{self, ActQ8, Packed};
 use super::{Kernels, PackedKernels, scalar};
-use isa::{Avx2, AvxVnni};
+use isa::{Avx2, Avx512, AvxVnni};
 
 /// The x86 tables, best last.
-pub const NAMES: [&str; 2] = ["avx2", "avx2-vnni"];
+pub const NAMES: [&str; 3] = ["avx2", "avx2-vnni", "avx512-vnni"];
 
 /// The table called `name`, if this CPU supports it.
 pub fn table(name: &str) -> Option<Kernels> {
     match name {
         "avx2" => Avx2::detect().map(|_| avx2_table()),
         "avx2-vnni" => AvxVnni::detect().map(|_| vnni_table()),
+        "avx512-vnni" => Avx512::detect().map(|_| avx512_table()),
         _ => None,
     }
 }
@@ -76,7 +81,8 @@ entry! {
     Avx2, "avx2,fma,f16c", |isa| float::quantize_act(isa, x, out), pack::quantize_act(x, out)
 }
 
-// Attention: the scalar bodies, vectorized by the compiler for AVX2 + FMA.
+// Attention: the scalar bodies, vectorized by the compiler for AVX2 (no contraction into
+// fused multiply-adds, so the results equal the scalar table's bit for bit).
 entry! {
     fn attn_scores(q: &[f32], hd: usize, kt: &[f32], stride: usize, n: usize, scores: &mut [f32]) -> ();
     Avx2, "avx2,fma,f16c", |_isa| scalar::attn_scores(q, hd, kt, stride, n, scores),
@@ -89,46 +95,43 @@ entry! {
     scalar::attn_values(p, n, v, stride, hd, out)
 }
 
-mod avx2 {
-    use super::*;
-    use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
+/// The 8 packed kernels of one table in module `$module`. `$nt` tokens share each
+/// unpacked weight vector: 4 fill the 16 ymm registers (per token an integer and a float
+/// accumulator, plus the operands), 8 the 32 zmm registers of AVX-512.
+macro_rules! gemm_table {
+    ($module:ident, $token:ty, $features:literal, $nt:literal) => {
+        mod $module {
+            use super::*;
+            use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
 
-    gemm_entry!(q4_0, TileQ4_0, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q4_1, TileQ4_1, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q5_0, TileQ5_0, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q5_1, TileQ5_1, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q8_0, TileQ8_0, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q4_k, TileQ4_K, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q5_k, TileQ5_K, Avx2, "avx2,fma,f16c", 4);
-    gemm_entry!(q6_k, TileQ6_K, Avx2, "avx2,fma,f16c", 4);
+            gemm_entry!(q4_0, TileQ4_0, $token, $features, $nt);
+            gemm_entry!(q4_1, TileQ4_1, $token, $features, $nt);
+            gemm_entry!(q5_0, TileQ5_0, $token, $features, $nt);
+            gemm_entry!(q5_1, TileQ5_1, $token, $features, $nt);
+            gemm_entry!(q8_0, TileQ8_0, $token, $features, $nt);
+            gemm_entry!(q4_k, TileQ4_K, $token, $features, $nt);
+            gemm_entry!(q5_k, TileQ5_K, $token, $features, $nt);
+            gemm_entry!(q6_k, TileQ6_K, $token, $features, $nt);
 
-    pub(super) fn packed() -> PackedKernels {
-        PackedKernels { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k }
-    }
+            pub(super) fn packed() -> PackedKernels {
+                PackedKernels { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k }
+            }
+        }
+    };
 }
 
-mod vnni {
-    use super::*;
-    use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
+gemm_table!(avx2_gemm, Avx2, "avx2,fma,f16c", 4);
+gemm_table!(vnni_gemm, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
+gemm_table!(avx512_gemm, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
 
-    gemm_entry!(q4_0, TileQ4_0, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q4_1, TileQ4_1, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q5_0, TileQ5_0, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q5_1, TileQ5_1, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q8_0, TileQ8_0, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q4_k, TileQ4_K, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q5_k, TileQ5_K, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-    gemm_entry!(q6_k, TileQ6_K, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
-
-    pub(super) fn packed() -> PackedKernels {
-        PackedKernels { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k }
-    }
+fn avx512_table() -> Kernels {
+    Kernels { name: "avx512-vnni", dot_f32, quantize_act, attn_scores, attn_values, packed: avx512_gemm::packed() }
 }
 
 fn avx2_table() -> Kernels {
-    Kernels { name: "avx2", dot_f32, quantize_act, attn_scores, attn_values, packed: avx2::packed() }
+    Kernels { name: "avx2", dot_f32, quantize_act, attn_scores, attn_values, packed: avx2_gemm::packed() }
 }
 
 fn vnni_table() -> Kernels {
-    Kernels { name: "avx2-vnni", dot_f32, quantize_act, attn_scores, attn_values, packed: vnni::packed() }
+    Kernels { name: "avx2-vnni", dot_f32, quantize_act, attn_scores, attn_values, packed: vnni_gemm::packed() }
 }
