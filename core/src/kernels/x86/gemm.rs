@@ -39,10 +39,12 @@ pub fn gemm<F: Format, I: Isa, const NT: usize>(
     // Tokens' rows must not overlap (the scalar kernel would let later ones win).
     let span = (groups.end * ROWS).min(w.n_out).saturating_sub(groups.start * ROWS);
     assert!(n_tok == 1 || ld >= span, "ld {ld} < {span} rows per token");
-    if n_tok == 1 {
-        gemv(isa, w, groups, &act[..cols], out);
-    } else {
-        batched::<F, I, NT>(isa, w, groups, act, nb, n_tok, out, ld);
+    match n_tok {
+        1 => gemv::<F, I, 1>(isa, w, groups, act, nb, out, ld),
+        // Two rows (a token's two-level activations, or two tokens): still one stream
+        // of the weights, each unpacked column used twice from registers.
+        2 => gemv::<F, I, 2>(isa, w, groups, act, nb, out, ld),
+        _ => batched::<F, I, NT>(isa, w, groups, act, nb, n_tok, out, ld),
     }
 }
 
@@ -56,28 +58,43 @@ fn vector_groups<F, S: Simd>(w: &Packed<F>, g: usize, end: usize) -> ([&[F]; 2],
     ([first, second], n, rows)
 }
 
-/// One token: each column is unpacked in registers and used once. With two groups per
-/// vector, they come from the two halves of the range, so that each half is read as
-/// one sequential stream (pairing neighbours would restart the prefetchers each pair).
+/// `N` (1 or 2) activation rows: each column is unpacked in registers and used `N`
+/// times, the weights streamed once. With two groups per vector, they come from the two
+/// halves of the range, so that each half is read as one sequential stream (pairing
+/// neighbours would restart the prefetchers each pair).
 #[inline(always)]
-fn gemv<F: Format, I: Isa>(isa: I, w: &Packed<F>, groups: Range<usize>, act: &[ActQ8], out: &mut [f32]) {
+fn gemv<F: Format, I: Isa, const N: usize>(
+    isa: I,
+    w: &Packed<F>,
+    groups: Range<usize>,
+    act: &[ActQ8],
+    nb: usize,
+    out: &mut [f32],
+    ld: usize,
+) {
     let v = isa.simd();
     let lanes = <I::S as Simd>::GROUPS;
     let per_lane = groups.len().div_ceil(lanes);
+    let cols = w.tiles_per_group * F::COLS;
+    let rows: [&[ActQ8]; N] = std::array::from_fn(|t| &act[t * nb..t * nb + cols]);
     for i in 0..per_lane {
         let ga = groups.start + i;
         let gb = (lanes == 2 && ga + per_lane < groups.end).then_some(ga + per_lane);
         let (ta, tb) = (w.group(ga), gb.map_or(w.group(ga), |g| w.group(g)));
-        let mut acc = [v.zero_f()];
-        for ((a_tile, b_tile), a) in ta.iter().zip(tb).zip(act.chunks_exact(F::COLS)) {
-            for (c, a) in a.iter().enumerate() {
+        let mut acc = [v.zero_f(); N];
+        for (j, (a_tile, b_tile)) in ta.iter().zip(tb).enumerate() {
+            for c in 0..F::COLS {
                 let col = F::prepare(isa, [a_tile, b_tile], c);
-                F::accumulate::<I, 1>(isa, &col, [a], &mut acc);
+                let k = j * F::COLS + c;
+                let a: [&ActQ8; N] = std::array::from_fn(|t| &rows[t][k]);
+                F::accumulate::<I, N>(isa, &col, a, &mut acc);
             }
         }
         let place = |g: Option<usize>| g.map_or((0, 0), |g| ((g - groups.start) * ROWS, ROWS.min(w.n_out - g * ROWS)));
         let (a, b) = (place(Some(ga)), place(gb));
-        v.store_groups(out, [a.0, b.0], [a.1, b.1], acc[0]);
+        for (t, acc) in acc.into_iter().enumerate() {
+            v.store_groups(out, [a.0 + t * ld, b.0 + t * ld], [a.1, b.1], acc);
+        }
     }
 }
 
