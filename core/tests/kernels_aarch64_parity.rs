@@ -185,6 +185,7 @@ fn scalar_table() -> Kernels {
         quantize_act: pack::quantize_act,
         attn_scores: scalar::attn_scores,
         attn_values: scalar::attn_values,
+        attention: joule_core::kernels::attention::attention_block,
         packed: scalar_packed(),
     }
 }

@@ -4,6 +4,7 @@
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
+pub mod attention;
 pub mod pack;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
@@ -103,6 +104,8 @@ pub struct Kernels {
     /// Attention scores of `m` query rows (`q`: `[m, hd]`) against `n` keys stored
     /// transposed (`kt`: row `d` at `d * stride`): `scores[g * n + s] = q[g] · k[s]`.
     pub attn_scores: fn(q: &[f32], hd: usize, kt: &[f32], stride: usize, n: usize, scores: &mut [f32]),
+    /// Blocked attention of query rows sharing a KV head (see [`attention::AttnBlock`]).
+    pub attention: fn(&attention::AttnBlock<'_>, &mut [f32], &mut [f32]),
     /// Weighted sums of `n` value rows (`v`: row `s` at `s * stride`, `hd` wide) for `m`
     /// probability rows (`p`: `[m, n]`): `out[g] = Σ_s p[g * n + s] · v[s]`.
     pub attn_values: fn(p: &[f32], n: usize, v: &[f32], stride: usize, hd: usize, out: &mut [f32]),

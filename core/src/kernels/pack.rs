@@ -381,13 +381,15 @@ pub fn quantize_act(x: &[f32], out: &mut [ActQ8]) {
 /// 8-bit quantization of `x`, `lo` the 8-bit quantization of the rest `x - dequant(hi)`,
 /// both with `quantize` (the kernel table's quantizer).
 pub fn quantize_two_level(quantize: fn(&[f32], &mut [ActQ8]), x: &[f32], hi: &mut [ActQ8], lo: &mut [ActQ8]) {
-    let mut rest = [0f32; 32];
-    for ((xs, h), l) in x.chunks_exact(32).zip(hi.iter_mut()).zip(lo.iter_mut()) {
-        quantize(xs, std::slice::from_mut(h));
-        for ((r, &v), &q) in rest.iter_mut().zip(xs).zip(&h.qs) {
-            *r = v - h.d * q as f32;
+    // 16 blocks per call of the (SIMD) quantizer, the rests on the stack.
+    const BLOCKS: usize = 16;
+    let mut rest = [0f32; 32 * BLOCKS];
+    for ((xs, h), l) in x.chunks(32 * BLOCKS).zip(hi.chunks_mut(BLOCKS)).zip(lo.chunks_mut(BLOCKS)) {
+        quantize(xs, h);
+        for ((r, &v), q) in rest.iter_mut().zip(xs).zip(h.iter().flat_map(|b| b.qs.iter().map(move |&q| b.d * q as f32))) {
+            *r = v - q;
         }
-        quantize(&rest, std::slice::from_mut(l));
+        quantize(&rest[..xs.len()], l);
     }
 }
 

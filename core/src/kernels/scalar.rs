@@ -16,6 +16,7 @@ pub(super) fn table() -> Kernels {
         quantize_act: pack::quantize_act,
         attn_scores,
         attn_values,
+        attention: super::attention::attention_block,
         packed: PackedKernels {
             q4_0: gemm::<TileQ4_0>,
             q4_1: gemm::<TileQ4_1>,

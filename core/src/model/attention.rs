@@ -37,28 +37,76 @@ impl AttentionShape<'_> {
     }
 }
 
+/// Query rows per block (tokens × heads of a group), so a block's outputs stay in L1.
+const BLOCK_FLOATS: usize = 4096;
+
 /// `out[i, h] = softmax(scale · q[i, h] · K[kvh]ᵀ) · V[kvh]` for every token `i` and head
 /// `h`. `q` and `out` are `[n, n_head * hd]`, `kt` is `[kv_dim, capacity]`, `v` is
-/// `[capacity, kv_dim]`.
-pub(crate) fn attention(pool: &ThreadPool, shape: &AttentionShape, q: &[f32], kt: &[f32], v: &[f32], out: &mut [f32]) {
+/// `[capacity, kv_dim]`; `by_head` (`[n_head_kv, n, group * hd]`, same size as `out`)
+/// holds the blocks' results before they are put in token order.
+pub(crate) fn attention(
+    pool: &ThreadPool,
+    shape: &AttentionShape,
+    q: &[f32],
+    kt: &[f32],
+    v: &[f32],
+    by_head: &mut [f32],
+    out: &mut [f32],
+) {
     let (n_head, n_head_kv, hd, capacity) = (shape.n_head, shape.n_head_kv, shape.head_dim, shape.capacity);
     let group = n_head / n_head_kv;
     let kvd = n_head_kv * hd;
-    let k = kernels::kernels();
-    // One chunk per (token, KV head): its `group` query heads are contiguous in `out`.
-    pool.for_each_chunk_mut(out, group * hd, &|ci, o| {
-        let (i, kvh) = (ci / n_head_kv, ci % n_head_kv);
-        let qg = &q[i * n_head * hd + kvh * group * hd..][..group * hd];
-        let keys = shape.keys(i);
-        let n_keys = keys.len();
-        kernels::with_scratch(group * n_keys, |scores| {
-            (k.attn_scores)(qg, hd, &kt[kvh * hd * capacity + keys.start..], capacity, n_keys, scores);
-            for row in scores.chunks_exact_mut(n_keys) {
-                softmax_scaled(row, shape.scale);
+    let n = out.len() / (n_head * hd);
+    let tokens_per_block = (BLOCK_FLOATS / (group * hd)).clamp(1, 64).min(n);
+    let blocks_per_head = n.div_ceil(tokens_per_block);
+    let attend = kernels::kernels().attention;
+    // Chunks: (KV head, block of tokens), contiguous in `by_head`.
+    let by_head = &mut by_head[..n * n_head * hd];
+    pool.for_each_item(
+        by_head.chunks_mut(n * group * hd).enumerate().flat_map(|(kvh, head)| {
+            head.chunks_mut(tokens_per_block * group * hd).enumerate().map(move |(b, o)| (kvh, b, o))
+        }),
+        &|(kvh, b, o)| {
+            let t0 = b * tokens_per_block;
+            let tokens = o.len() / (group * hd);
+            let mut starts = [0usize; 64];
+            let mut ends = [0usize; 64];
+            for i in 0..tokens {
+                let keys = shape.keys(t0 + i);
+                (starts[i], ends[i]) = (keys.start, keys.end);
             }
-            (k.attn_values)(scores, n_keys, &v[keys.start * kvd + kvh * hd..], kvd, hd, o);
-        });
-    });
+            // The block's query rows, token-major, gathered from `q`.
+            let rows = tokens * group;
+            kernels::with_scratch(rows * hd + kernels::attention::scratch_len(rows, hd), |scratch| {
+                let (qb, rest) = scratch.split_at_mut(rows * hd);
+                for i in 0..tokens {
+                    let src = &q[(t0 + i) * n_head * hd + kvh * group * hd..][..group * hd];
+                    qb[i * group * hd..(i + 1) * group * hd].copy_from_slice(src);
+                }
+                let block = kernels::attention::AttnBlock {
+                    q: qb,
+                    hd,
+                    group,
+                    kt: &kt[kvh * hd * capacity..],
+                    stride: capacity,
+                    v: &v[kvh * hd..],
+                    v_stride: kvd,
+                    starts: &starts[..tokens],
+                    ends: &ends[..tokens],
+                    scale: shape.scale,
+                };
+                attend(&block, o, rest);
+            });
+        },
+    );
+    let _ = blocks_per_head;
+    // Token order: out[i, kvh * group + g] = by_head[kvh, i, g].
+    for kvh in 0..n_head_kv {
+        for i in 0..n {
+            let src = &by_head[(kvh * n + i) * group * hd..][..group * hd];
+            out[i * n_head * hd + kvh * group * hd..][..group * hd].copy_from_slice(src);
+        }
+    }
 }
 
 /// `row = softmax(row * scale)`, in place.

@@ -48,6 +48,8 @@ pub struct ForwardState {
     v: Vec<f32>,
     /// `[max_batch, q_dim]` attention output, heads side by side.
     att: Vec<f32>,
+    /// `[n_head_kv, max_batch, group * head_dim]` attention output by KV head.
+    att_by_head: Vec<f32>,
     /// `[max_batch, n_embd]` output of the attention or feed-forward projection.
     proj: Vec<f32>,
     /// `[max_batch, n_ff]` gate, then silu(gate) * up.
@@ -93,6 +95,7 @@ impl ForwardState {
             k: vec![0.0; b * c.kv_dim()],
             v: vec![0.0; b * c.kv_dim()],
             att: vec![0.0; b * c.q_dim()],
+            att_by_head: vec![0.0; b * c.q_dim()],
             proj: vec![0.0; b * c.n_embd],
             gate: vec![0.0; b * c.n_ff],
             up: vec![0.0; b * c.n_ff],
@@ -230,7 +233,7 @@ pub fn forward(
             scale: c.block.attn_scale,
         };
         let (kt, v) = kv.layer(l);
-        attention(pool, &shape, &s.q[..n * qd], kt, v, &mut s.att[..n * qd]);
+        attention(pool, &shape, &s.q[..n * qd], kt, v, &mut s.att_by_head, &mut s.att[..n * qd]);
         for r in 0..capture_rows {
             let i = n - capture_rows + r;
             let at = (l * capture_rows + r) * c.n_head * s.captured_keys;

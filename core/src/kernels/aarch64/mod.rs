@@ -55,6 +55,7 @@ pub fn table(name: &str) -> Option<Kernels> {
         // The scalar bodies: the compiler vectorizes them with NEON, always present.
         attn_scores: scalar::attn_scores,
         attn_values: scalar::attn_values,
+        attention: crate::kernels::attention::attention_block,
         packed,
     })
 }
