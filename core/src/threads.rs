@@ -24,7 +24,8 @@ const SPINS_BEFORE_YIELD: u32 = 2000;
 
 struct Shared {
     n_threads: usize,
-    /// Incremented once per job; workers run a job when they see it change.
+    /// Advanced by two per job (odd while a job is being published); workers run a job
+    /// when they see it change.
     epoch: AtomicU64,
     /// The current job: a pointer to a `&Job` on the dispatching thread's stack.
     job: AtomicPtr<&'static Job<'static>>,
@@ -112,11 +113,15 @@ impl ThreadPool {
         // pointer afterwards. Erasing the lifetime is therefore sound.
         let job: &'static Job<'static> = unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(f) };
         let slot: &&'static Job<'static> = &job;
-        shared.done.store(0, Ordering::Relaxed);
-        shared.required.store(required, Ordering::Relaxed);
-        shared.closed.store(false, Ordering::Relaxed);
-        shared.job.store(slot as *const _ as *mut _, Ordering::Release);
-        shared.epoch.fetch_add(1, Ordering::SeqCst);
+        // Publish like a seqlock: an odd epoch means "being written", so a worker never
+        // pairs one job's epoch with another job's fields.
+        let epoch = shared.epoch.load(Ordering::Relaxed);
+        shared.epoch.store(epoch + 1, Ordering::SeqCst);
+        shared.done.store(0, Ordering::SeqCst);
+        shared.required.store(required, Ordering::SeqCst);
+        shared.closed.store(false, Ordering::SeqCst);
+        shared.job.store(slot as *const _ as *mut _, Ordering::SeqCst);
+        shared.epoch.store(epoch + 2, Ordering::SeqCst);
         if shared.sleepers.load(Ordering::SeqCst) > 0 {
             let _l = shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
             shared.wake.notify_all();
@@ -208,7 +213,7 @@ fn worker_loop(shared: &Shared, index: usize) {
         let spin_start = Instant::now();
         loop {
             let e = shared.epoch.load(Ordering::Acquire);
-            if e != seen || shared.shutdown.load(Ordering::Relaxed) {
+            if (e != seen && e % 2 == 0) || shared.shutdown.load(Ordering::Relaxed) {
                 break;
             }
             if spin_start.elapsed() < SPIN_BEFORE_SLEEP {
@@ -226,11 +231,29 @@ fn worker_loop(shared: &Shared, index: usize) {
         if shared.shutdown.load(Ordering::Relaxed) {
             return;
         }
-        // Enter the current job (whichever it is by now), then check it still admits us.
+        // Enter the current job (whichever it is by now), read a consistent snapshot of
+        // it, then check it still admits us.
         shared.active.fetch_add(1, Ordering::SeqCst);
-        seen = shared.epoch.load(Ordering::SeqCst);
-        let admitted = shared.required.load(Ordering::SeqCst) || !shared.closed.load(Ordering::SeqCst);
-        let ptr = shared.job.load(Ordering::Acquire);
+        let (epoch, required, closed, ptr) = loop {
+            let e1 = shared.epoch.load(Ordering::SeqCst);
+            if e1 % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let required = shared.required.load(Ordering::SeqCst);
+            let closed = shared.closed.load(Ordering::SeqCst);
+            let ptr = shared.job.load(Ordering::SeqCst);
+            if shared.epoch.load(Ordering::SeqCst) == e1 {
+                break (e1, required, closed, ptr);
+            }
+        };
+        if epoch == seen {
+            // A job we already ran (we woke for a publication still being written).
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+            continue;
+        }
+        seen = epoch;
+        let admitted = required || !closed;
         if admitted && !ptr.is_null() {
             // SAFETY: the dispatching thread keeps the job alive until every worker that
             // entered it (counted in `active`, or in `done` for a required job) has left.
