@@ -108,12 +108,8 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
                 let engine = Engine::load(path, options).map_err(|e| format!("{}: {e}", path.display()))?;
                 let info = engine.info();
                 let weight_bytes = engine.model().decode_weight_bytes();
-                let bandwidth = a.bandwidth.then(|| {
-                    let bw = joule_core::engine::bench::read_bandwidth(engine.pool(), 1 << 30, 5);
-                    eprintln!("read bandwidth with {t} threads: {:.1} GB/s (1 GiB buffer, 64-bit sums, median of 5)", bw / 1e9);
-                    bw
-                });
                 let main_type = info.tensor_types.iter().filter(|(k, _)| *k != "F32").max_by_key(|(_, n)| **n).map(|(k, _)| k.clone()).unwrap_or_default();
+                let mut engine_rows = Vec::new();
                 for &case in &cases {
                     let mut readings = Vec::new();
                     let times = run_case(&engine, case, a.r.max(1), &mut |case, once| match engine.energy_meter() {
@@ -158,12 +154,23 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
                         energy_method: readings.first().map_or("none".into(), |r| method_name(r.method).into()),
                         energy_source: readings.first().map_or(String::new(), |r| r.source.description.clone()),
                         weight_bytes_per_token: weight_bytes,
-                        read_bandwidth: bandwidth,
-                        bandwidth_fraction: match (case, bandwidth) {
-                            (BenchCase::Generate(_), Some(bw)) => Some(avg_ts * weight_bytes as f64 / bw),
-                            _ => None,
-                        },
+                        read_bandwidth: None,
+                        bandwidth_fraction: None,
                     };
+                    engine_rows.push((case, row));
+                }
+                // Measured after the cases, so their peak RSS does not include the buffer.
+                if a.bandwidth {
+                    let bw = joule_core::engine::bench::read_bandwidth(engine.pool(), 1 << 30, 5);
+                    eprintln!("read bandwidth with {t} threads: {:.1} GB/s (1 GiB buffer, 64-bit sums, median of 5)", bw / 1e9);
+                    for (case, row) in &mut engine_rows {
+                        row.read_bandwidth = Some(bw);
+                        if let BenchCase::Generate(_) = case {
+                            row.bandwidth_fraction = Some(row.avg_ts * row.weight_bytes_per_token as f64 / bw);
+                        }
+                    }
+                }
+                for (_, row) in engine_rows {
                     match a.output.as_str() {
                         "md" => println!("{}", md_row(&row)),
                         "csv" => {

@@ -145,7 +145,7 @@ pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter, String> {
         })
         .collect();
     w.set("tokenizer.ggml.model", Value::String("gpt2".into()));
-    w.set("tokenizer.ggml.pre", Value::String("gpt2".into()));
+    w.set("tokenizer.ggml.pre", Value::String("gpt-2".into()));
     w.set("tokenizer.ggml.tokens", Value::Array(Array::String(tokens)));
     w.set("tokenizer.ggml.token_type", Value::Array(Array::I32(types)));
     w.set("tokenizer.ggml.merges", Value::Array(Array::String(merges)));
