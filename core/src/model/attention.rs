@@ -58,7 +58,6 @@ pub(crate) fn attention(
     let kvd = n_head_kv * hd;
     let n = out.len() / (n_head * hd);
     let tokens_per_block = (BLOCK_FLOATS / (group * hd)).clamp(1, 64).min(n);
-    let blocks_per_head = n.div_ceil(tokens_per_block);
     let attend = kernels::kernels().attention;
     // Chunks: (KV head, block of tokens), contiguous in `by_head`.
     let by_head = &mut by_head[..n * n_head * hd];
@@ -99,7 +98,6 @@ pub(crate) fn attention(
             });
         },
     );
-    let _ = blocks_per_head;
     // Token order: out[i, kvh * group + g] = by_head[kvh, i, g].
     for kvh in 0..n_head_kv {
         for i in 0..n {
