@@ -186,6 +186,7 @@ fn scalar_table() -> Kernels {
         attn_scores: scalar::attn_scores,
         attn_values: scalar::attn_values,
         attention: joule_core::kernels::attention::attention_block,
+        gated: joule_core::kernels::activation::gated,
         packed: scalar_packed(),
     }
 }

@@ -4,6 +4,7 @@
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
+pub mod activation;
 pub mod attention;
 pub mod pack;
 pub mod scalar;
@@ -109,6 +110,8 @@ pub struct Kernels {
     /// Weighted sums of `n` value rows (`v`: row `s` at `s * stride`, `hd` wide) for `m`
     /// probability rows (`p`: `[m, n]`): `out[g] = Σ_s p[g * n + s] · v[s]`.
     pub attn_values: fn(p: &[f32], n: usize, v: &[f32], stride: usize, hd: usize, out: &mut [f32]),
+    /// `gate = act(gate) * up` (see [`activation::gated`]).
+    pub gated: fn(gate: &mut [f32], up: &[f32], act: crate::model::config::Activation),
     pub packed: PackedKernels,
 }
 

@@ -17,6 +17,7 @@ pub(super) fn table() -> Kernels {
         attn_scores,
         attn_values,
         attention: super::attention::attention_block,
+        gated: super::activation::gated,
         packed: PackedKernels {
             q4_0: gemm::<TileQ4_0>,
             q4_1: gemm::<TileQ4_1>,

@@ -3,7 +3,6 @@
 //! one token (decoding) runs on the calling thread, where a hand-off would cost more
 //! than the work.
 
-use crate::kernels::attention::exp;
 use crate::kernels::{self, ActQ8};
 use crate::model::config::{Activation, RopeStyle};
 use crate::threads::ThreadPool;
@@ -28,7 +27,7 @@ pub(crate) fn rmsnorm(pool: &ThreadPool, out: &mut [f32], x: &[f32], weight: &[f
     let d = weight.len();
     rows(pool, out, d, &|r0, out| {
         for (o, xi) in out.chunks_exact_mut(d).zip(x[r0 * d..].chunks_exact(d)) {
-            let ss: f64 = xi.iter().map(|&v| (v as f64) * (v as f64)).sum();
+            let ss = sum_of_squares(xi);
             let scale = (1.0 / (ss / d as f64 + eps as f64).sqrt()) as f32;
             for ((o, &v), &g) in o.iter_mut().zip(xi).zip(weight) {
                 *o = v * scale * g;
@@ -42,13 +41,26 @@ pub(crate) fn rmsnorm_in_place(pool: &ThreadPool, x: &mut [f32], weight: &[f32],
     let d = weight.len();
     rows(pool, x, d, &|_, x| {
         for xi in x.chunks_exact_mut(d) {
-            let ss: f64 = xi.iter().map(|&v| (v as f64) * (v as f64)).sum();
+            let ss = sum_of_squares(xi);
             let scale = (1.0 / (ss / d as f64 + eps as f64).sqrt()) as f32;
             for (v, &g) in xi.iter_mut().zip(weight) {
                 *v = *v * scale * g;
             }
         }
     });
+}
+
+/// `Σ x²` in f64, over 8 lanes summed pairwise at the end (so it vectorizes).
+fn sum_of_squares(x: &[f32]) -> f64 {
+    let mut acc = [0f64; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += (v as f64) * (v as f64);
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|&v| (v as f64) * (v as f64)).sum();
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 /// Quantizes `x` (rows of `row_len`, a multiple of 32) into `q` for the integer kernels.
@@ -105,28 +117,8 @@ pub(crate) fn add_bias(x: &mut [f32], bias: Option<&[f32]>) {
 
 /// `gate = act(gate) * up` (SwiGLU or GeGLU).
 pub(crate) fn gated(pool: &ThreadPool, gate: &mut [f32], up: &[f32], row_len: usize, act: Activation) {
-    rows(pool, gate, row_len, &|r0, g| {
-        let up = &up[r0 * row_len..];
-        match act {
-            // Joule's own exp (not the platform's libm): fast, vectorized, and the same
-            // bits on every platform.
-            Activation::Silu => {
-                for (g, &u) in g.iter_mut().zip(up) {
-                    *g = *g / (1.0 + exp(-*g)) * u;
-                }
-            }
-            Activation::GeluTanh => {
-                const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-                for (g, &u) in g.iter_mut().zip(up) {
-                    let x = *g;
-                    // tanh(y) = 1 - 2 / (e^2y + 1)
-                    let y = SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x);
-                    let tanh = 1.0 - 2.0 / (exp(2.0 * y) + 1.0);
-                    *g = 0.5 * x * (1.0 + tanh) * u;
-                }
-            }
-        }
-    });
+    let gated = kernels::kernels().gated;
+    rows(pool, gate, row_len, &|r0, g| gated(g, &up[r0 * row_len..r0 * row_len + g.len()], act));
 }
 
 /// Fills `cs` (`[n, n_rot / 2]` pairs of cos, sin) for the given positions, computed in

@@ -56,6 +56,7 @@ pub fn table(name: &str) -> Option<Kernels> {
         attn_scores: scalar::attn_scores,
         attn_values: scalar::attn_values,
         attention: crate::kernels::attention::attention_block,
+        gated: crate::kernels::activation::gated,
         packed,
     })
 }

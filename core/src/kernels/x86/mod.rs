@@ -19,7 +19,9 @@ mod isa;
 use std::ops::Range;
 
 use super::pack::{self, ActQ8, Packed};
+use super::activation::gated as gated_body;
 use super::attention::{AttnBlock, attention_block};
+use crate::model::config::Activation;
 use super::{Kernels, PackedKernels, scalar};
 use isa::{Avx2, Avx512, AvxVnni};
 
@@ -107,6 +109,17 @@ entry! {
     attention_block(b, out, scratch)
 }
 
+entry! {
+    fn gated(gate: &mut [f32], up: &[f32], act: Activation) -> ();
+    Avx2, "avx2,fma,f16c", |_isa| gated_body(gate, up, act), gated_body(gate, up, act)
+}
+
+entry! {
+    fn gated512(gate: &mut [f32], up: &[f32], act: Activation) -> ();
+    Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", |_isa| gated_body(gate, up, act),
+    gated_body(gate, up, act)
+}
+
 /// The 8 packed kernels of one table in module `$module`. `$nt` tokens share each
 /// unpacked weight vector: 4 fill the 16 ymm registers (per token an integer and a float
 /// accumulator, plus the operands), 8 the 32 zmm registers of AVX-512.
@@ -137,13 +150,13 @@ gemm_table!(vnni_gemm, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
 gemm_table!(avx512_gemm, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
 
 fn avx512_table() -> Kernels {
-    Kernels { name: "avx512-vnni", dot_f32, quantize_act, attn_scores, attn_values, attention: attention512, packed: avx512_gemm::packed() }
+    Kernels { name: "avx512-vnni", dot_f32, quantize_act, attn_scores, attn_values, attention: attention512, gated: gated512, packed: avx512_gemm::packed() }
 }
 
 fn avx2_table() -> Kernels {
-    Kernels { name: "avx2", dot_f32, quantize_act, attn_scores, attn_values, attention, packed: avx2_gemm::packed() }
+    Kernels { name: "avx2", dot_f32, quantize_act, attn_scores, attn_values, attention, gated, packed: avx2_gemm::packed() }
 }
 
 fn vnni_table() -> Kernels {
-    Kernels { name: "avx2-vnni", dot_f32, quantize_act, attn_scores, attn_values, attention, packed: vnni_gemm::packed() }
+    Kernels { name: "avx2-vnni", dot_f32, quantize_act, attn_scores, attn_values, attention, gated, packed: vnni_gemm::packed() }
 }
