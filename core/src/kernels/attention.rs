@@ -2,8 +2,9 @@
 //! head meets the keys and values a block of slots at a time, with an online softmax, so
 //! each key and value loaded serves every row of the block and the scores never leave
 //! L1. Written in plain Rust that the compiler vectorizes; the SIMD tables compile this
-//! same body for their instruction set, and with no fused multiply-adds or reassociation
-//! every table gives the same bits.
+//! same body for their instruction set. The products are accumulated with `mul_add`,
+//! which is correctly rounded everywhere (one instruction on FMA hardware, libm's `fmaf`
+//! elsewhere), and nothing is reassociated, so every table gives the same bits.
 
 /// Keys per block.
 const KEYS: usize = 32;
@@ -151,11 +152,11 @@ fn scores_tile<const R: usize>(b: &AttnBlock, kblk: &[f32], r0: usize, acc: &mut
     for ((((k, &x0), &x1), &x2), &x3) in kblk.chunks_exact(KEYS).zip(q0).zip(q1).zip(q2).zip(q3) {
         let Ok(k) = <&[f32; KEYS]>::try_from(k) else { return };
         for t in 0..KEYS {
-            a0[t] += x0 * k[t];
+            a0[t] = x0.mul_add(k[t], a0[t]);
             if R > 1 {
-                a1[t] += x1 * k[t];
-                a2[t] += x2 * k[t];
-                a3[t] += x3 * k[t];
+                a1[t] = x1.mul_add(k[t], a1[t]);
+                a2[t] = x2.mul_add(k[t], a2[t]);
+                a3[t] = x3.mul_add(k[t], a3[t]);
             }
         }
     }
@@ -189,11 +190,11 @@ fn values<const R: usize, const S: usize>(
             let Ok(v) = <&[f32; S]>::try_from(&blk.vblk[t * hd + c0..t * hd + c0 + S]) else { return };
             let (p0, p1, p2, p3) = (p[0][t], p[1.min(R - 1)][t], p[2.min(R - 1)][t], p[3.min(R - 1)][t]);
             for j in 0..S {
-                o0[j] += p0 * v[j];
+                o0[j] = p0.mul_add(v[j], o0[j]);
                 if R > 1 {
-                    o1[j] += p1 * v[j];
-                    o2[j] += p2 * v[j];
-                    o3[j] += p3 * v[j];
+                    o1[j] = p1.mul_add(v[j], o1[j]);
+                    o2[j] = p2.mul_add(v[j], o2[j]);
+                    o3[j] = p3.mul_add(v[j], o3[j]);
                 }
             }
         }

@@ -1,6 +1,8 @@
 //! x86_64 kernel tables: "avx2" (AVX2 + FMA + F16C), "avx2-vnni" (adds AVX-VNNI's
 //! 256-bit `vpdpbusd`) and "avx512-vnni" (AVX-512 F/BW/VL/VNNI: 512-bit vectors of 16
-//! rows). FMA is required but not used: the kernels round exactly as the scalar ones.
+//! rows). The integer kernels round exactly as the scalar ones (no FMA); attention's
+//! explicit `mul_add`s become FMA instructions, libm's correctly rounded `fmaf` in the
+//! scalar table, so those match too.
 //!
 //! The kernels are written once (`formats.rs`, `gemm.rs`), generic over the vector width
 //! ([`isa::Simd`]) and the dot step ([`isa::Isa`]), and instantiated here inside
