@@ -32,6 +32,14 @@ pub struct AttnBlock<'a> {
 /// needs [`scratch_len`] floats.
 #[inline(always)]
 pub fn attention_block(b: &AttnBlock, out: &mut [f32], scratch: &mut [f32]) {
+    attention_block_tiled::<4, 64>(b, out, scratch)
+}
+
+/// [`attention_block`] with `R` (at most 4) query rows per pass over a key block and
+/// value channels in slabs of `S`: a tile's accumulators must fit the vector registers
+/// (`R * KEYS` scores, then `R * S` output channels). Any tiling gives the same bits.
+#[inline(always)]
+pub fn attention_block_tiled<const R: usize, const S: usize>(b: &AttnBlock, out: &mut [f32], scratch: &mut [f32]) {
     let hd = b.hd;
     let rows = b.starts.len() * b.group;
     let (scores, rest) = scratch.split_at_mut(rows * KEYS);
@@ -65,12 +73,12 @@ pub fn attention_block(b: &AttnBlock, out: &mut [f32], scratch: &mut [f32]) {
         // Four rows at a time: eight independent accumulator chains per pass over the
         // keys; the last rows one at a time.
         let mut r = 0;
-        while r + 4 <= rows {
-            rows_tile::<4>(b, &blk, r, scores, maxes, sums, out);
-            r += 4;
+        while r + R <= rows {
+            rows_tile::<R, S>(b, &blk, r, scores, maxes, sums, out);
+            r += R;
         }
         while r < rows {
-            rows_tile::<1>(b, &blk, r, scores, maxes, sums, out);
+            rows_tile::<1, S>(b, &blk, r, scores, maxes, sums, out);
             r += 1;
         }
     }
@@ -94,7 +102,7 @@ struct KeyBlock<'a> {
 /// Rows `r0..r0 + R` against one key block: scores, online softmax, values.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn rows_tile<const R: usize>(
+fn rows_tile<const R: usize, const S: usize>(
     b: &AttnBlock,
     blk: &KeyBlock,
     r0: usize,
@@ -134,8 +142,8 @@ fn rows_tile<const R: usize>(
         scores[(r0 + i) * KEYS..(r0 + i + 1) * KEYS].copy_from_slice(a);
     }
     // Values: output channels in slabs held in registers across the block's keys.
-    if hd % 64 == 0 {
-        values::<R, 64>(b, blk, r0, &acc, &alpha, out);
+    if hd % S == 0 {
+        values::<R, S>(b, blk, r0, &acc, &alpha, out);
     } else {
         values::<R, 16>(b, blk, r0, &acc, &alpha, out);
     }

@@ -126,6 +126,17 @@ fn force_scalar() -> bool {
     std::env::var("JOULE_FORCE_SCALAR").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
+/// Names of this architecture's SIMD tables, least capable first (each may be missing
+/// on a given CPU: see [`table`]).
+pub fn simd_table_names() -> &'static [&'static str] {
+    #[cfg(target_arch = "x86_64")]
+    return &x86::NAMES;
+    #[cfg(target_arch = "aarch64")]
+    return &aarch64::NAMES;
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    return &[];
+}
+
 /// The kernel table called `name` ("scalar", "avx2", "avx2-vnni", ...), if this CPU can
 /// run it (for tests and benchmarks; the process uses [`kernels`]).
 pub fn table(name: &str) -> Option<Kernels> {

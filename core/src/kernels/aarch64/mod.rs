@@ -55,7 +55,9 @@ pub fn table(name: &str) -> Option<Kernels> {
         // The scalar bodies: the compiler vectorizes them with NEON, always present.
         attn_scores: scalar::attn_scores,
         attn_values: scalar::attn_values,
-        attention: crate::kernels::attention::attention_block,
+        // Tiles sized by register count (2 rows × 32 keys, 2 rows × 32 channels: 16 of
+        // the 32 q registers each), not timed: no ARM hardware here.
+        attention: crate::kernels::attention::attention_block_tiled::<2, 32>,
         gated: crate::kernels::activation::gated,
         packed,
     })
