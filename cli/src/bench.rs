@@ -97,8 +97,9 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
         .collect();
     let mut rows = Vec::new();
     if a.output == "md" {
-        println!("| model | size | params | kernel | precision | threads | test | t/s | J/token | peak RSS |");
-        println!("| --- | ---: | ---: | --- | --- | ---: | --- | ---: | ---: | ---: |");
+        let (extra, align) = if a.bandwidth { (" share of bandwidth ceiling |", " ---: |") } else { ("", "") };
+        println!("| model | size | params | kernel | precision | threads | test | t/s | J/token | peak RSS |{extra}");
+        println!("| --- | ---: | ---: | --- | --- | ---: | --- | ---: | ---: | ---: |{align}");
     }
     for path in &models {
         for &precision in &precisions {
@@ -109,7 +110,6 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
                 let info = engine.info();
                 let weight_bytes = engine.model().decode_weight_bytes();
                 let main_type = info.tensor_types.iter().filter(|(k, _)| *k != "F32").max_by_key(|(_, n)| **n).map(|(k, _)| k.clone()).unwrap_or_default();
-                let mut engine_rows = Vec::new();
                 for &case in &cases {
                     let mut readings = Vec::new();
                     let times = run_case(&engine, case, a.r.max(1), &mut |case, once| match engine.energy_meter() {
@@ -157,53 +157,63 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
                         read_bandwidth: None,
                         bandwidth_fraction: None,
                     };
-                    engine_rows.push((case, row));
-                }
-                // Measured after the cases, so their peak RSS does not include the buffer.
-                if a.bandwidth {
-                    let bw = joule_core::engine::bench::read_bandwidth(engine.pool(), 1 << 30, 5);
-                    eprintln!("read bandwidth with {t} threads: {:.1} GB/s (1 GiB buffer, 64-bit sums, median of 5)", bw / 1e9);
-                    for (case, row) in &mut engine_rows {
-                        row.read_bandwidth = Some(bw);
-                        if let BenchCase::Generate(_) = case {
-                            row.bandwidth_fraction = Some(row.avg_ts * row.weight_bytes_per_token as f64 / bw);
-                        }
-                    }
-                }
-                for (_, row) in engine_rows {
-                    match a.output.as_str() {
-                        "md" => println!("{}", md_row(&row)),
-                        "csv" => {
-                            if rows.is_empty() {
-                                println!("model_filename,model_type,model_size,n_threads,test,avg_ts,stddev_ts,kernel,precision,peak_rss_bytes,joules_per_token,energy_method");
-                            }
-                            println!(
-                                "{},{},{},{},{},{:.3},{:.3},{},{},{},{},{}",
-                                row.model_filename,
-                                row.model_type,
-                                row.model_size,
-                                row.n_threads,
-                                row.test,
-                                row.avg_ts,
-                                row.stddev_ts,
-                                row.kernel,
-                                row.precision,
-                                row.peak_rss_bytes.map_or(String::new(), |b| b.to_string()),
-                                row.joules_per_token.map_or(String::new(), |j| format!("{j:.5}")),
-                                row.energy_method,
-                            );
-                        }
-                        _ => {}
+                    if !a.bandwidth {
+                        print_row(&a.output, &row, rows.is_empty());
                     }
                     rows.push(row);
                 }
             }
         }
     }
+    // Measured after every case, so no case's peak RSS includes the 1 GiB buffer.
+    if a.bandwidth {
+        for &t in &threads {
+            let pool = joule_core::threads::ThreadPool::new(t).map_err(|e| e.to_string())?;
+            let bw = joule_core::engine::bench::read_bandwidth(&pool, 1 << 30, 5);
+            eprintln!("read bandwidth with {t} threads: {:.1} GB/s (1 GiB buffer, 64-bit sums, median of 5)", bw / 1e9);
+            for row in rows.iter_mut().filter(|r| r.n_threads == t) {
+                row.read_bandwidth = Some(bw);
+                if row.n_gen > 0 {
+                    row.bandwidth_fraction = Some(row.avg_ts * row.weight_bytes_per_token as f64 / bw);
+                }
+            }
+        }
+        for (i, row) in rows.iter().enumerate() {
+            print_row(&a.output, row, i == 0);
+        }
+    }
     if a.output == "json" {
         println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
     }
     Ok(())
+}
+
+/// Prints one row in the chosen format (`json` rows are printed together at the end).
+fn print_row(output: &str, row: &Row, first: bool) {
+    match output {
+        "md" => println!("{}", md_row(row)),
+        "csv" => {
+            if first {
+                println!("model_filename,model_type,model_size,n_threads,test,avg_ts,stddev_ts,kernel,precision,peak_rss_bytes,joules_per_token,energy_method");
+            }
+            println!(
+                "{},{},{},{},{},{:.3},{:.3},{},{},{},{},{}",
+                row.model_filename,
+                row.model_type,
+                row.model_size,
+                row.n_threads,
+                row.test,
+                row.avg_ts,
+                row.stddev_ts,
+                row.kernel,
+                row.precision,
+                row.peak_rss_bytes.map_or(String::new(), |b| b.to_string()),
+                row.joules_per_token.map_or(String::new(), |j| format!("{j:.5}")),
+                row.energy_method,
+            );
+        }
+        _ => {}
+    }
 }
 
 fn md_row(r: &Row) -> String {
@@ -224,7 +234,7 @@ fn md_row(r: &Row) -> String {
             _ => "-".into(),
         },
         r.peak_rss_bytes.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
-    ) + &r.bandwidth_fraction.map_or(String::new(), |f| format!(" {:.0} % of bandwidth ceiling |", f * 100.0))
+    ) + &r.bandwidth_fraction.map_or(String::new(), |f| format!(" {:.0} % |", f * 100.0))
 }
 
 fn method_name(m: joule_core::energy::Method) -> &'static str {
