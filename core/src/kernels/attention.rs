@@ -70,8 +70,8 @@ pub fn attention_block_tiled<const R: usize, const S: usize>(b: &AttnBlock, out:
             }
         }
         let blk = KeyBlock { k0, kblk, vblk };
-        // Four rows at a time: eight independent accumulator chains per pass over the
-        // keys; the last rows one at a time.
+        // `R` rows at a time, each with its own accumulator chains across the keys;
+        // the last rows one at a time.
         let mut r = 0;
         while r + R <= rows {
             rows_tile::<R, S>(b, &blk, r, scores, maxes, sums, out);
