@@ -272,6 +272,12 @@ impl GgufFile {
         self.release_range((self.data_offset + info.offset) as usize, info.size as usize);
     }
 
+    /// Like [`release_tensor_pages`](Self::release_tensor_pages) for the first `len`
+    /// bytes of a tensor (whole pages only).
+    pub fn release_tensor_prefix(&self, info: &TensorInfo, len: usize) {
+        self.release_range((self.data_offset + info.offset) as usize, len.min(info.size as usize));
+    }
+
     fn release_range(&self, start: usize, len: usize) {
         if let Backing::Mapped(map) = &*self.backing {
             if let Err(e) = crate::mmap::release_pages(map, start, len) {

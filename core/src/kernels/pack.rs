@@ -235,6 +235,19 @@ pub fn packable(ty: GgmlType, n_in: usize) -> bool {
 /// Repacks a `[n_out, n_in]` matrix given as rows of ggml blocks. Returns None for
 /// types the integer kernels do not take (the float path handles those).
 pub fn pack(ty: GgmlType, bytes: &[u8], n_out: usize, n_in: usize) -> Result<Option<PackedTiles>, quant::QuantError> {
+    pack_releasing(ty, bytes, n_out, n_in, &mut |_| {})
+}
+
+/// [`pack`], calling `packed(rows)` as the rows before `rows` are done with (every
+/// [`RELEASE_ROWS`] rows and at the end), so a caller can give their source pages back
+/// while the rest is packed: a large matrix is then never resident twice.
+pub fn pack_releasing(
+    ty: GgmlType,
+    bytes: &[u8],
+    n_out: usize,
+    n_in: usize,
+    packed: &mut dyn FnMut(usize),
+) -> Result<Option<PackedTiles>, quant::QuantError> {
     if !packable(ty, n_in) {
         return Ok(None);
     }
@@ -245,7 +258,7 @@ pub fn pack(ty: GgmlType, bytes: &[u8], n_out: usize, n_in: usize) -> Result<Opt
     }
     let row = |r: usize| -> Option<&[u8]> { (r < n_out).then(|| &bytes[r * row_bytes..(r + 1) * row_bytes]) };
     Ok(Some(match ty {
-        GgmlType::Q4_0 => PackedTiles::Q4_0(pack_with(n_out, n_in, 32, row, |rows, j| {
+        GgmlType::Q4_0 => PackedTiles::Q4_0(pack_with(packed, n_out, n_in, 32, row, |rows, j| {
             let mut t = TileQ4_0::zeroed();
             for (r, b) in blocks::<quant::BlockQ4_0>(rows, j) {
                 t.d[r] = b.d;
@@ -254,7 +267,7 @@ pub fn pack(ty: GgmlType, bytes: &[u8], n_out: usize, n_in: usize) -> Result<Opt
             }
             t
         })?),
-        GgmlType::Q4_1 => PackedTiles::Q4_1(pack_with(n_out, n_in, 32, row, |rows, j| {
+        GgmlType::Q4_1 => PackedTiles::Q4_1(pack_with(packed, n_out, n_in, 32, row, |rows, j| {
             let mut t = TileQ4_1::zeroed();
             for (r, b) in blocks::<quant::BlockQ4_1>(rows, j) {
                 (t.d[r], t.m[r]) = (b.d, b.m);
@@ -262,7 +275,7 @@ pub fn pack(ty: GgmlType, bytes: &[u8], n_out: usize, n_in: usize) -> Result<Opt
             }
             t
         })?),
-        GgmlType::Q5_0 => PackedTiles::Q5_0(pack_with(n_out, n_in, 32, row, |rows, j| {
+        GgmlType::Q5_0 => PackedTiles::Q5_0(pack_with(packed, n_out, n_in, 32, row, |rows, j| {
             let mut t = TileQ5_0::zeroed();
             for (r, b) in blocks::<quant::BlockQ5_0>(rows, j) {
                 t.d[r] = b.d;
@@ -272,7 +285,7 @@ pub fn pack(ty: GgmlType, bytes: &[u8], n_out: usize, n_in: usize) -> Result<Opt
             }
             t
         })?),
-        GgmlType::Q5_1 => PackedTiles::Q5_1(pack_with(n_out, n_in, 32, row, |rows, j| {
+        GgmlType::Q5_1 => PackedTiles::Q5_1(pack_with(packed, n_out, n_in, 32, row, |rows, j| {
             let mut t = TileQ5_1::zeroed();
             for (r, b) in blocks::<quant::BlockQ5_1>(rows, j) {
                 (t.d[r], t.m[r]) = (b.d, b.m);
@@ -282,7 +295,7 @@ pub fn pack(ty: GgmlType, bytes: &[u8], n_out: usize, n_in: usize) -> Result<Opt
             }
             t
         })?),
-        GgmlType::Q8_0 => PackedTiles::Q8_0(pack_with(n_out, n_in, 32, row, |rows, j| {
+        GgmlType::Q8_0 => PackedTiles::Q8_0(pack_with(packed, n_out, n_in, 32, row, |rows, j| {
             let mut t = TileQ8_0::zeroed();
             for (r, b) in blocks::<quant::BlockQ8_0>(rows, j) {
                 t.d[r] = b.d;
@@ -290,7 +303,7 @@ pub fn pack(ty: GgmlType, bytes: &[u8], n_out: usize, n_in: usize) -> Result<Opt
             }
             t
         })?),
-        GgmlType::Q4_K => PackedTiles::Q4_K(pack_with(n_out, n_in, 256, row, |rows, j| {
+        GgmlType::Q4_K => PackedTiles::Q4_K(pack_with(packed, n_out, n_in, 256, row, |rows, j| {
             let mut t = TileQ4_K::zeroed();
             for (r, b) in blocks::<quant::BlockQ4_K>(rows, j) {
                 (t.d[r], t.dmin[r]) = (b.d, b.dmin);
@@ -302,7 +315,7 @@ pub fn pack(ty: GgmlType, bytes: &[u8], n_out: usize, n_in: usize) -> Result<Opt
             }
             t
         })?),
-        GgmlType::Q5_K => PackedTiles::Q5_K(pack_with(n_out, n_in, 256, row, |rows, j| {
+        GgmlType::Q5_K => PackedTiles::Q5_K(pack_with(packed, n_out, n_in, 256, row, |rows, j| {
             let mut t = TileQ5_K::zeroed();
             for (r, b) in blocks::<quant::BlockQ5_K>(rows, j) {
                 (t.d[r], t.dmin[r]) = (b.d, b.dmin);
@@ -315,7 +328,7 @@ pub fn pack(ty: GgmlType, bytes: &[u8], n_out: usize, n_in: usize) -> Result<Opt
             }
             t
         })?),
-        GgmlType::Q6_K => PackedTiles::Q6_K(pack_with(n_out, n_in, 256, row, |rows, j| {
+        GgmlType::Q6_K => PackedTiles::Q6_K(pack_with(packed, n_out, n_in, 256, row, |rows, j| {
             let mut t = TileQ6_K::zeroed();
             for (r, b) in blocks::<quant::BlockQ6_K>(rows, j) {
                 t.d[r] = b.d;
@@ -341,7 +354,11 @@ fn blocks<'a, B: Pod>(rows: &'a [Option<&'a [u8]>; ROWS], j: usize) -> impl Iter
     })
 }
 
+/// Rows between two calls of `pack_releasing`'s callback.
+pub const RELEASE_ROWS: usize = 1024;
+
 fn pack_with<'a, T>(
+    packed: &mut dyn FnMut(usize),
     n_out: usize,
     n_in: usize,
     block: usize,
@@ -356,7 +373,11 @@ fn pack_with<'a, T>(
         for j in 0..per_group {
             tiles.push(tile(&rows, j));
         }
+        if ((g + 1) * ROWS) % RELEASE_ROWS == 0 {
+            packed((g + 1) * ROWS);
+        }
     }
+    packed(n_out);
     Ok(Packed { tiles, n_out, n_in, tiles_per_group: per_group })
 }
 

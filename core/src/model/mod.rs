@@ -38,15 +38,18 @@ impl Model {
                 return Ok(lin);
             }
             let PackedMatrix::Raw(bytes) = &lin.packed else { return Ok(lin) };
-            match pack::pack(lin.ggml_type, bytes.as_slice(), lin.n_out, lin.n_in)? {
-                Some(tiles) => {
-                    // The kernels read the repacked copy: the mapped pages can go now,
-                    // which keeps peak memory near one copy of the weights.
-                    if let Some(info) = file.tensor_info(&lin.name) {
-                        file.release_tensor_pages(info);
-                    }
-                    Ok(Linear { packed: PackedMatrix::Tiles(tiles), ..lin })
+            // The kernels read the repacked copy: the mapped pages of the rows packed so
+            // far can go, which keeps peak memory near one copy of the weights even
+            // while a large matrix (a 262k-token embedding) is being packed.
+            let info = file.tensor_info(&lin.name);
+            let row_bytes = lin.row_bytes();
+            let mut release = |rows: usize| {
+                if let Some(info) = info {
+                    file.release_tensor_prefix(info, rows * row_bytes);
                 }
+            };
+            match pack::pack_releasing(lin.ggml_type, bytes.as_slice(), lin.n_out, lin.n_in, &mut release)? {
+                Some(tiles) => Ok(Linear { packed: PackedMatrix::Tiles(tiles), ..lin }),
                 None => Ok(lin),
             }
         };
