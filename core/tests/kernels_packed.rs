@@ -72,6 +72,23 @@ fn packing_preserves_every_value() {
     }
 }
 
+/// Packing reports its progress in whole runs of `RELEASE_ROWS` rows, in order, ending at
+/// `n_out`, and a row is reported only after it is packed (so its source may go).
+#[test]
+fn packing_reports_the_rows_it_is_done_with() {
+    let ty = GgmlType::Q8_0;
+    let (n_out, n_in) = (2 * pack::RELEASE_ROWS + 40, 32);
+    let (bytes, w) = matrix(ty, n_out, n_in, 5);
+    let mut calls = Vec::new();
+    let packed = pack::pack_releasing(ty, &bytes, n_out, n_in, &mut |rows| calls.push(rows)).unwrap().expect("packable");
+    assert_eq!(calls, [pack::RELEASE_ROWS, 2 * pack::RELEASE_ROWS, n_out]);
+    let mut row = vec![0f32; n_in];
+    for r in [0, pack::RELEASE_ROWS - 1, pack::RELEASE_ROWS, n_out - 1] {
+        pack::dequantize_row(&packed, r, &mut row);
+        assert_eq!(row, w[r * n_in..(r + 1) * n_in], "row {r}");
+    }
+}
+
 #[test]
 fn unpackable_shapes_and_types_are_declined() {
     assert!(pack::pack(GgmlType::F32, &[0u8; 128], 1, 32).unwrap().is_none());
