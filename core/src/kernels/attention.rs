@@ -54,22 +54,16 @@ pub fn attention_block_tiled<const R: usize, const S: usize>(b: &AttnBlock, out:
     let hi = b.ends.iter().copied().max().unwrap_or(0);
     for k0 in (lo..hi).step_by(KEYS) {
         let nk = KEYS.min(hi - k0);
-        // This block's keys ([hd, KEYS]) and values ([KEYS, hd]), zero-padded, so the
-        // loops below have fixed lengths and vectorize fully.
-        for d in 0..hd {
-            let dst = &mut kblk[d * KEYS..(d + 1) * KEYS];
-            dst[..nk].copy_from_slice(&b.kt[d * b.stride + k0..d * b.stride + k0 + nk]);
-            dst[nk..].fill(0.0);
-        }
-        for t in 0..KEYS {
-            let dst = &mut vblk[t * hd..(t + 1) * hd];
-            if t < nk {
-                dst.copy_from_slice(&b.v[(k0 + t) * b.v_stride..(k0 + t) * b.v_stride + hd]);
-            } else {
-                dst.fill(0.0);
-            }
-        }
-        let blk = KeyBlock { k0, kblk, vblk };
+        // Decoding (one query token) reads whole blocks in place. Otherwise the block's
+        // keys ([hd, KEYS]) and values ([KEYS, hd]) are copied, zero-padded, so the
+        // loops below have fixed lengths and the many passes of a batch reuse a compact
+        // block (the cache's key rows are a large power of two apart and would evict
+        // one another).
+        let blk = if nk == KEYS && b.starts.len() == 1 {
+            KeyBlock { k0, kblk: &b.kt[k0..], k_stride: b.stride, vblk: &b.v[k0 * b.v_stride..], v_stride: b.v_stride }
+        } else {
+            copy_block(b, k0, nk, kblk, vblk)
+        };
         // `R` rows at a time, each with its own accumulator chains across the keys;
         // the last rows one at a time.
         let mut r = 0;
@@ -90,13 +84,36 @@ pub fn attention_block_tiled<const R: usize, const S: usize>(b: &AttnBlock, out:
     }
 }
 
-/// One block of keys and values, copied out of the cache.
+/// Copies the block of `nk` keys and values at slot `k0` into `kblk` and `vblk`, padded
+/// with zeros to `KEYS`.
+#[inline(always)]
+fn copy_block<'a>(b: &AttnBlock, k0: usize, nk: usize, kblk: &'a mut [f32], vblk: &'a mut [f32]) -> KeyBlock<'a> {
+    let hd = b.hd;
+    for d in 0..hd {
+        let dst = &mut kblk[d * KEYS..(d + 1) * KEYS];
+        dst[..nk].copy_from_slice(&b.kt[d * b.stride + k0..d * b.stride + k0 + nk]);
+        dst[nk..].fill(0.0);
+    }
+    for t in 0..KEYS {
+        let dst = &mut vblk[t * hd..(t + 1) * hd];
+        if t < nk {
+            dst.copy_from_slice(&b.v[(k0 + t) * b.v_stride..(k0 + t) * b.v_stride + hd]);
+        } else {
+            dst.fill(0.0);
+        }
+    }
+    KeyBlock { k0, kblk, k_stride: KEYS, vblk, v_stride: hd }
+}
+
+/// One block of `KEYS` keys and values, in the cache or copied out of it.
 struct KeyBlock<'a> {
     k0: usize,
-    /// `[hd, KEYS]`
+    /// Channel `d` of the block's keys at `kblk[d * k_stride..][..KEYS]`.
     kblk: &'a [f32],
-    /// `[KEYS, hd]`
+    k_stride: usize,
+    /// Key `t`'s values at `vblk[t * v_stride..][..hd]`.
     vblk: &'a [f32],
+    v_stride: usize,
 }
 
 /// Rows `r0..r0 + R` against one key block: scores, online softmax, values.
@@ -113,7 +130,7 @@ fn rows_tile<const R: usize, const S: usize>(
 ) {
     let hd = b.hd;
     let mut acc = [[0f32; KEYS]; R];
-    scores_tile(b, blk.kblk, r0, &mut acc);
+    scores_tile(b, blk, r0, &mut acc);
     // Online softmax per row: mask, rescale what was accumulated, exponentiate. Fixed
     // lengths and fixed reduction trees, so it vectorizes.
     let mut alpha = [1f32; R];
@@ -152,13 +169,13 @@ fn rows_tile<const R: usize, const S: usize>(
 /// `acc[i][t] = q[r0 + i] · k[t]` over the block's keys. Four rows are spelled out as
 /// four arrays so the compiler keeps all eight vector chains in registers.
 #[inline(always)]
-fn scores_tile<const R: usize>(b: &AttnBlock, kblk: &[f32], r0: usize, acc: &mut [[f32; KEYS]; R]) {
+fn scores_tile<const R: usize>(b: &AttnBlock, blk: &KeyBlock, r0: usize, acc: &mut [[f32; KEYS]; R]) {
     let hd = b.hd;
     let q = |i: usize| &b.q[(r0 + i.min(R - 1)) * hd..(r0 + i.min(R - 1) + 1) * hd];
     let (q0, q1, q2, q3) = (q(0), q(1), q(2), q(3));
     let (mut a0, mut a1, mut a2, mut a3) = ([0f32; KEYS], [0f32; KEYS], [0f32; KEYS], [0f32; KEYS]);
-    for ((((k, &x0), &x1), &x2), &x3) in kblk.chunks_exact(KEYS).zip(q0).zip(q1).zip(q2).zip(q3) {
-        let Ok(k) = <&[f32; KEYS]>::try_from(k) else { return };
+    for (d, (((&x0, &x1), &x2), &x3)) in q0.iter().zip(q1).zip(q2).zip(q3).enumerate() {
+        let Ok(k) = <&[f32; KEYS]>::try_from(&blk.kblk[d * blk.k_stride..d * blk.k_stride + KEYS]) else { return };
         for t in 0..KEYS {
             a0[t] = x0.mul_add(k[t], a0[t]);
             if R > 1 {
@@ -195,7 +212,7 @@ fn values<const R: usize, const S: usize>(
             }
         }
         for t in 0..KEYS {
-            let Ok(v) = <&[f32; S]>::try_from(&blk.vblk[t * hd + c0..t * hd + c0 + S]) else { return };
+            let Ok(v) = <&[f32; S]>::try_from(&blk.vblk[t * blk.v_stride + c0..t * blk.v_stride + c0 + S]) else { return };
             let (p0, p1, p2, p3) = (p[0][t], p[1.min(R - 1)][t], p[2.min(R - 1)][t], p[3.min(R - 1)][t]);
             for j in 0..S {
                 o0[j] = p0.mul_add(v[j], o0[j]);
@@ -214,7 +231,7 @@ fn values<const R: usize, const S: usize>(
         for i in 0..R {
             let mut x = out[(r0 + i) * hd + c] * alpha[i];
             for t in 0..KEYS {
-                x += p[i][t] * blk.vblk[t * hd + c];
+                x += p[i][t] * blk.vblk[t * blk.v_stride + c];
             }
             out[(r0 + i) * hd + c] = x;
         }
@@ -301,29 +318,33 @@ mod tests {
         assert_eq!(exp(0.0), 1.0);
     }
 
-    /// The blocked result equals a direct softmax-weighted sum.
+    /// The blocked result equals a direct softmax-weighted sum, for a batch (blocks
+    /// copied) and for one token (whole blocks read in place, the last one copied).
     #[test]
     fn blocks_equal_the_direct_computation() {
         let (hd, group, n) = (8, 2, 70);
         let f = |i: usize| ((i * 7919) % 97) as f32 / 48.0 - 1.0;
         let kt: Vec<f32> = (0..hd * n).map(f).collect();
         let v: Vec<f32> = (0..n * hd).map(|i| f(i + 5)).collect();
-        let q: Vec<f32> = (0..3 * group * hd).map(|i| f(i + 11)).collect();
-        let (starts, ends) = ([0, 10, 40], [50, 60, 70]);
-        let b = AttnBlock { q: &q, hd, group, kt: &kt, stride: n, v: &v, v_stride: hd, starts: &starts, ends: &ends, scale: 0.3 };
-        let mut out = vec![0f32; 3 * group * hd];
-        let mut scratch = vec![0f32; scratch_len(3 * group, hd)];
-        attention_block(&b, &mut out, &mut scratch);
-        for r in 0..3 * group {
-            let i = r / group;
-            let s: Vec<f64> = (starts[i]..ends[i])
-                .map(|k| (0..hd).map(|d| q[r * hd + d] as f64 * kt[d * n + k] as f64).sum::<f64>() * 0.3)
-                .collect();
-            let m = s.iter().cloned().fold(f64::MIN, f64::max);
-            let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
-            for d in 0..hd {
-                let want: f64 = (starts[i]..ends[i]).zip(&s).map(|(k, x)| (x - m).exp() / z * v[k * hd + d] as f64).sum();
-                assert!((out[r * hd + d] as f64 - want).abs() < 1e-5, "row {r} dim {d}");
+        let batches: [(&[usize], &[usize]); 2] = [(&[0, 10, 40], &[50, 60, 70]), (&[5], &[70])];
+        for (starts, ends) in batches {
+            let tokens = starts.len();
+            let q: Vec<f32> = (0..tokens * group * hd).map(|i| f(i + 11)).collect();
+            let b = AttnBlock { q: &q, hd, group, kt: &kt, stride: n, v: &v, v_stride: hd, starts, ends, scale: 0.3 };
+            let mut out = vec![0f32; tokens * group * hd];
+            let mut scratch = vec![0f32; scratch_len(tokens * group, hd)];
+            attention_block(&b, &mut out, &mut scratch);
+            for r in 0..tokens * group {
+                let i = r / group;
+                let s: Vec<f64> = (starts[i]..ends[i])
+                    .map(|k| (0..hd).map(|d| q[r * hd + d] as f64 * kt[d * n + k] as f64).sum::<f64>() * 0.3)
+                    .collect();
+                let m = s.iter().cloned().fold(f64::MIN, f64::max);
+                let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
+                for d in 0..hd {
+                    let want: f64 = (starts[i]..ends[i]).zip(&s).map(|(k, x)| (x - m).exp() / z * v[k * hd + d] as f64).sum();
+                    assert!((out[r * hd + d] as f64 - want).abs() < 1e-5, "{tokens} tokens: row {r} dim {d}");
+                }
             }
         }
     }
