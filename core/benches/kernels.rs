@@ -20,16 +20,7 @@ use joule_core::kernels::{self, Kernels};
 use joule_core::quant::{self, GgmlType};
 use joule_core::sampling::Rng;
 
-const TYPES: [GgmlType; 8] = [
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
+const TYPES: [GgmlType; 8] = pack::PACKED_TYPES;
 
 fn tables() -> Vec<Kernels> {
     let wanted = std::env::var("JOULE_BENCH_TABLES").ok();

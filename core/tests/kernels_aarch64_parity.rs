@@ -13,16 +13,7 @@ use joule_core::quant::{self, GgmlType};
 use joule_core::sampling::Rng;
 use proptest::prelude::*;
 
-const TYPES: [GgmlType; 8] = [
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
+const TYPES: [GgmlType; 8] = pack::PACKED_TYPES;
 
 /// Budget of a packed kernel against the scalar twin, relative to Σ|w·a| of the row.
 const GEMM_BUDGET: f64 = 1e-6;
@@ -42,15 +33,10 @@ fn tables() -> Vec<Kernels> {
     aarch64::NAMES.iter().filter_map(|name| aarch64::table(name)).collect()
 }
 
-fn gaussian(rng: &mut Rng) -> f32 {
-    let (u1, u2) = (rng.next_f64().max(1e-300), rng.next_f64());
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-}
-
 /// A random `[n_out, n_in]` matrix quantized to `ty` and repacked.
 fn packed_matrix(ty: GgmlType, n_out: usize, n_in: usize, seed: u64) -> PackedTiles {
     let mut rng = Rng::new(seed);
-    let x: Vec<f32> = (0..n_out * n_in).map(|i| gaussian(&mut rng) * (1.0 + (i % 7) as f32 * 0.3)).collect();
+    let x: Vec<f32> = (0..n_out * n_in).map(|i| rng.gaussian() * (1.0 + (i % 7) as f32 * 0.3)).collect();
     let mut bytes = vec![0u8; ty.row_bytes(n_in as u64).unwrap() as usize * n_out];
     quant::quantize_row(ty, &x, &mut bytes).unwrap();
     pack::pack(ty, &bytes, n_out, n_in).unwrap().unwrap()
@@ -58,7 +44,7 @@ fn packed_matrix(ty: GgmlType, n_out: usize, n_in: usize, seed: u64) -> PackedTi
 
 fn activations(n_tok: usize, n_in: usize, seed: u64) -> Vec<ActQ8> {
     let mut rng = Rng::new(seed);
-    let x: Vec<f32> = (0..n_tok * n_in).map(|_| gaussian(&mut rng) * 3.0).collect();
+    let x: Vec<f32> = (0..n_tok * n_in).map(|_| rng.gaussian() * 3.0).collect();
     let mut q = vec![ActQ8::default(); x.len() / 32];
     pack::quantize_act(&x, &mut q);
     q

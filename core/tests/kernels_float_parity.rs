@@ -21,11 +21,6 @@ fn simd_tables() -> Vec<Kernels> {
     tables
 }
 
-fn gaussian(rng: &mut Rng) -> f32 {
-    let (u1, u2) = (rng.next_f64().max(1e-300), rng.next_f64());
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-}
-
 /// Random attention inputs: `tokens` query tokens of `group` heads each, `n` cache slots,
 /// token `i` seeing a random window of slots.
 struct AttnCase {
@@ -44,9 +39,9 @@ impl AttnCase {
     fn new(hd: usize, group: usize, tokens: usize, n: usize, seed: u64) -> AttnCase {
         let mut rng = Rng::new(seed);
         let stride = n + (seed % 5) as usize;
-        let q = (0..tokens * group * hd).map(|_| gaussian(&mut rng)).collect();
-        let kt = (0..hd * stride).map(|_| gaussian(&mut rng)).collect();
-        let v = (0..stride * hd).map(|_| gaussian(&mut rng)).collect();
+        let q = (0..tokens * group * hd).map(|_| rng.gaussian()).collect();
+        let kt = (0..hd * stride).map(|_| rng.gaussian()).collect();
+        let v = (0..stride * hd).map(|_| rng.gaussian()).collect();
         let (mut starts, mut ends) = (Vec::new(), Vec::new());
         for _ in 0..tokens {
             let end = 1 + (rng.next_u64() as usize) % n;
@@ -112,10 +107,10 @@ proptest! {
     fn attn_scores_and_values_match_scalar_bit_for_bit(hd in 1..=80usize, heads in 1..=3usize, n in 1..=100usize, seed in any::<u64>()) {
         let mut rng = Rng::new(seed);
         let stride = n + 3;
-        let q: Vec<f32> = (0..heads * hd).map(|_| gaussian(&mut rng)).collect();
-        let kt: Vec<f32> = (0..hd * stride).map(|_| gaussian(&mut rng)).collect();
-        let p: Vec<f32> = (0..heads * n).map(|_| gaussian(&mut rng).abs()).collect();
-        let v: Vec<f32> = (0..stride * hd).map(|_| gaussian(&mut rng)).collect();
+        let q: Vec<f32> = (0..heads * hd).map(|_| rng.gaussian()).collect();
+        let kt: Vec<f32> = (0..hd * stride).map(|_| rng.gaussian()).collect();
+        let p: Vec<f32> = (0..heads * n).map(|_| rng.gaussian().abs()).collect();
+        let v: Vec<f32> = (0..stride * hd).map(|_| rng.gaussian()).collect();
         let run = |k: &Kernels| {
             let mut scores = vec![f32::NAN; heads * n];
             (k.attn_scores)(&q, hd, &kt, stride, n, &mut scores);
@@ -141,8 +136,8 @@ proptest! {
     fn gated_matches_scalar_bit_for_bit(n in 0..300usize, spread in 0.1f32..120.0, seed in any::<u64>()) {
         use joule_core::model::config::Activation;
         let mut rng = Rng::new(seed);
-        let gate: Vec<f32> = (0..n).map(|_| gaussian(&mut rng) * spread).collect();
-        let up: Vec<f32> = (0..n).map(|_| gaussian(&mut rng)).collect();
+        let gate: Vec<f32> = (0..n).map(|_| rng.gaussian() * spread).collect();
+        let up: Vec<f32> = (0..n).map(|_| rng.gaussian()).collect();
         for act in [Activation::Silu, Activation::GeluTanh] {
             let mut want = gate.clone();
             (kernels::table("scalar").unwrap().gated)(&mut want, &up, act);

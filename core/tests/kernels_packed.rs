@@ -8,26 +8,12 @@ use joule_core::kernels::{PackedKernels, scalar};
 use joule_core::quant::{self, GgmlType};
 use joule_core::sampling::Rng;
 
-const TYPES: [GgmlType; 8] = [
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
-
-fn gaussian(rng: &mut Rng) -> f32 {
-    let (u1, u2) = (rng.next_f64().max(1e-300), rng.next_f64());
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-}
+const TYPES: [GgmlType; 8] = pack::PACKED_TYPES;
 
 /// A random `[n_out, n_in]` matrix quantized to `ty`: (bytes, dequantized values).
 fn matrix(ty: GgmlType, n_out: usize, n_in: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
     let mut rng = Rng::new(seed);
-    let x: Vec<f32> = (0..n_out * n_in).map(|i| gaussian(&mut rng) * (1.0 + (i % 7) as f32 * 0.3)).collect();
+    let x: Vec<f32> = (0..n_out * n_in).map(|i| rng.gaussian() * (1.0 + (i % 7) as f32 * 0.3)).collect();
     let mut bytes = vec![0u8; ty.row_bytes(n_in as u64).unwrap() as usize * n_out];
     quant::quantize_row(ty, &x, &mut bytes).unwrap();
     let mut w = vec![0f32; n_out * n_in];
@@ -37,7 +23,7 @@ fn matrix(ty: GgmlType, n_out: usize, n_in: usize, seed: u64) -> (Vec<u8>, Vec<f
 
 fn activations(n_tok: usize, n_in: usize, seed: u64) -> (Vec<ActQ8>, Vec<f64>) {
     let mut rng = Rng::new(seed);
-    let x: Vec<f32> = (0..n_tok * n_in).map(|_| gaussian(&mut rng) * 3.0).collect();
+    let x: Vec<f32> = (0..n_tok * n_in).map(|_| rng.gaussian() * 3.0).collect();
     let mut q = vec![ActQ8::default(); x.len() / 32];
     pack::quantize_act(&x, &mut q);
     let deq = q.iter().flat_map(|b| b.qs.iter().map(move |&v| b.d as f64 * v as f64)).collect();
@@ -156,7 +142,7 @@ fn activation_quantization_follows_the_q8_rule() {
 #[test]
 fn two_level_activations_keep_about_15_bits() {
     let mut rng = Rng::new(11);
-    let x: Vec<f32> = (0..256).map(|i| gaussian(&mut rng) * if i % 37 == 0 { 40.0 } else { 1.0 }).collect();
+    let x: Vec<f32> = (0..256).map(|i| rng.gaussian() * if i % 37 == 0 { 40.0 } else { 1.0 }).collect();
     let (mut hi, mut lo) = (vec![ActQ8::default(); 8], vec![ActQ8::default(); 8]);
     pack::quantize_two_level(pack::quantize_act, &x, &mut hi, &mut lo);
     let mut one = vec![ActQ8::default(); 8];

@@ -32,16 +32,7 @@ use proptest::prelude::*;
 
 const SIMD_TABLES: [&str; 3] = ["avx2", "avx2-vnni", "avx512-vnni"];
 
-const TYPES: [GgmlType; 8] = [
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-];
+const TYPES: [GgmlType; 8] = pack::PACKED_TYPES;
 
 /// The SIMD tables this CPU runs; each missing one is announced once, uncaptured.
 fn simd_tables() -> Vec<Kernels> {
@@ -112,20 +103,15 @@ fn selection_honours_joule_kernels_and_force_scalar() {
 // ---------------------------------------------------------------------------------
 // Random realistic matrices: quantized by the ggml quantizers, then packed.
 
-fn gaussian(rng: &mut Rng) -> f32 {
-    let (u1, u2) = (rng.next_f64().max(1e-300), rng.next_f64());
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-}
-
 fn packed_matrix(ty: GgmlType, n_out: usize, n_in: usize, rng: &mut Rng) -> PackedTiles {
-    let x: Vec<f32> = (0..n_out * n_in).map(|i| gaussian(rng) * (0.5 + (i % 5) as f32 * 0.4)).collect();
+    let x: Vec<f32> = (0..n_out * n_in).map(|i| rng.gaussian() * (0.5 + (i % 5) as f32 * 0.4)).collect();
     let mut bytes = vec![0u8; ty.row_bytes(n_in as u64).unwrap() as usize * n_out];
     quant::quantize_row(ty, &x, &mut bytes).unwrap();
     pack::pack(ty, &bytes, n_out, n_in).unwrap().expect("packable")
 }
 
 fn activations(n_tok: usize, n_in: usize, rng: &mut Rng) -> Vec<ActQ8> {
-    let x: Vec<f32> = (0..n_tok * n_in).map(|i| gaussian(rng) * if i % 97 == 0 { 20.0 } else { 2.0 }).collect();
+    let x: Vec<f32> = (0..n_tok * n_in).map(|i| rng.gaussian() * if i % 97 == 0 { 20.0 } else { 2.0 }).collect();
     let mut q = vec![ActQ8::default(); x.len() / 32];
     pack::quantize_act(&x, &mut q);
     q
@@ -456,7 +442,7 @@ proptest! {
             0 => 0.0,
             1 => (rng.next_u64() % 255) as f32 - 127.0,
             2 => ((rng.next_u64() % 255) as f32 - 127.0 + 0.5) * s,
-            _ => gaussian(&mut rng) * s * (1 + i % 3) as f32,
+            _ => rng.gaussian() * s * (1 + i % 3) as f32,
         }).collect();
         assert_act_identical("random", &x);
     }
@@ -464,8 +450,8 @@ proptest! {
     #[test]
     fn dot_f32_matches_scalar_bit_for_bit(n in 0..600usize, seed in any::<u64>()) {
         let mut rng = Rng::new(seed);
-        let a: Vec<f32> = (0..n).map(|_| gaussian(&mut rng)).collect();
-        let b: Vec<f32> = (0..n).map(|_| gaussian(&mut rng) * 3.0).collect();
+        let a: Vec<f32> = (0..n).map(|_| rng.gaussian()).collect();
+        let b: Vec<f32> = (0..n).map(|_| rng.gaussian() * 3.0).collect();
         let want = (kernels::table("scalar").unwrap().dot_f32)(&a, &b);
         for k in simd_tables() {
             let got = (k.dot_f32)(&a, &b);

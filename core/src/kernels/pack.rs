@@ -223,6 +223,18 @@ pub fn byte(qs: &Bytes, r: usize, e: usize) -> i8 {
     qs[byte_slot(r, e)]
 }
 
+/// Every type the integer kernels take (each has a tile format and a kernel per table).
+pub const PACKED_TYPES: [GgmlType; 8] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+
 /// Whether the integer kernels can take weights of this type and shape.
 pub fn packable(ty: GgmlType, n_in: usize) -> bool {
     match ty {

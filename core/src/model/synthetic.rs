@@ -155,7 +155,7 @@ pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter, String> {
 
     let mut rng = Rng::new(spec.seed);
     let mut add = |w: &mut GgufWriter, name: String, n_in: usize, n_out: usize, ty: GgmlType, scale: f32, bias: f32| {
-        let values: Vec<f32> = (0..n_in * n_out).map(|_| bias + scale * gaussian(&mut rng)).collect();
+        let values: Vec<f32> = (0..n_in * n_out).map(|_| bias + scale * rng.gaussian()).collect();
         let dims = if n_out == 1 { vec![n_in as u64] } else { vec![n_in as u64, n_out as u64] };
         let row_bytes = ty.row_bytes(n_in as u64).ok_or(format!("{name}: {n_in} is not a multiple of {ty}'s block"))?;
         let mut data = vec![0u8; row_bytes as usize * n_out];
@@ -198,9 +198,3 @@ pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter, String> {
     Ok(w)
 }
 
-/// A standard normal draw (Box-Muller).
-fn gaussian(rng: &mut Rng) -> f32 {
-    let u1 = rng.next_f64().max(1e-300);
-    let u2 = rng.next_f64();
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-}
