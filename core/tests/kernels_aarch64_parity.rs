@@ -8,7 +8,7 @@
 use bytemuck::Zeroable;
 use half::f16;
 use joule_core::kernels::pack::{self, ActQ8, Packed, PackedTiles};
-use joule_core::kernels::{Kernels, aarch64, kernels, scalar};
+use joule_core::kernels::{Kernels, aarch64, kernels};
 use joule_core::quant::{self, GgmlType};
 use joule_core::sampling::Rng;
 use proptest::prelude::*;
@@ -164,30 +164,9 @@ proptest! {
     }
 }
 
+/// The scalar reference table, as the library builds it.
 fn scalar_table() -> Kernels {
-    Kernels {
-        name: "scalar",
-        dot_f32: scalar::dot_f32,
-        quantize_act: pack::quantize_act,
-        attn_scores: scalar::attn_scores,
-        attn_values: scalar::attn_values,
-        attention: joule_core::kernels::attention::attention_block,
-        gated: joule_core::kernels::activation::gated,
-        packed: scalar_packed(),
-    }
-}
-
-fn scalar_packed() -> joule_core::kernels::PackedKernels {
-    joule_core::kernels::PackedKernels {
-        q4_0: scalar::gemm,
-        q4_1: scalar::gemm,
-        q5_0: scalar::gemm,
-        q5_1: scalar::gemm,
-        q8_0: scalar::gemm,
-        q4_k: scalar::gemm,
-        q5_k: scalar::gemm,
-        q6_k: scalar::gemm,
-    }
+    joule_core::kernels::table("scalar").expect("the scalar table always exists")
 }
 
 /// One 32-block of activations: Gaussian, zeros, exact rounding ties, or special values.

@@ -4,7 +4,7 @@
 //! rounding of the scales.
 
 use joule_core::kernels::pack::{self, ActQ8, PackedTiles};
-use joule_core::kernels::{PackedKernels, scalar};
+use joule_core::kernels::{self, PackedKernels};
 use joule_core::quant::{self, GgmlType};
 use joule_core::sampling::Rng;
 
@@ -31,16 +31,7 @@ fn activations(n_tok: usize, n_in: usize, seed: u64) -> (Vec<ActQ8>, Vec<f64>) {
 }
 
 fn scalar_kernels() -> PackedKernels {
-    PackedKernels {
-        q4_0: scalar::gemm,
-        q4_1: scalar::gemm,
-        q5_0: scalar::gemm,
-        q5_1: scalar::gemm,
-        q8_0: scalar::gemm,
-        q4_k: scalar::gemm,
-        q5_k: scalar::gemm,
-        q6_k: scalar::gemm,
-    }
+    kernels::table("scalar").expect("the scalar table always exists").packed
 }
 
 #[test]
