@@ -82,11 +82,17 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
         return Err(format!("unknown output format '{}' (md, json, csv)", a.output));
     }
     let models = if a.model.is_empty() { vec![crate::model_path(None)?] } else { a.model.clone() };
-    let threads = if a.threads.is_empty() { vec![joule_core::threads::performance_cores()] } else { a.threads.clone() };
+    let threads = if a.threads.is_empty() {
+        vec![joule_core::threads::performance_cores()]
+    } else {
+        a.threads.clone()
+    };
     let precisions: Vec<Precision> = a
         .precision
         .iter()
-        .map(|p| Precision::parse(p).ok_or_else(|| format!("unknown precision '{p}' (fast, exact)")))
+        .map(|p| {
+            Precision::parse(p).ok_or_else(|| format!("unknown precision '{p}' (fast, exact)"))
+        })
         .collect::<Result<_, _>>()?;
     let cases: Vec<BenchCase> = a
         .n_prompt
@@ -97,22 +103,41 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
         .collect();
     let mut rows = Vec::new();
     if a.output == "md" {
-        let (extra, align) = if a.bandwidth { (" share of bandwidth ceiling |", " ---: |") } else { ("", "") };
-        println!("| model | size | params | kernel | precision | threads | test | t/s | J/token | peak RSS |{extra}");
+        let (extra, align) =
+            if a.bandwidth { (" share of bandwidth ceiling |", " ---: |") } else { ("", "") };
+        println!(
+            "| model | size | params | kernel | precision | threads | test | t/s | J/token | peak RSS |{extra}"
+        );
         println!("| --- | ---: | ---: | --- | --- | ---: | --- | ---: | ---: | ---: |{align}");
     }
     for path in &models {
         for &precision in &precisions {
             for &t in &threads {
                 let energy = a.energy.config()?;
-                let options = EngineOptions { threads: Some(t), precision, batch: a.batch, context: Some(64), energy, ..EngineOptions::default() };
-                let engine = Engine::load(path, options).map_err(|e| format!("{}: {e}", path.display()))?;
+                let options = EngineOptions {
+                    threads: Some(t),
+                    precision,
+                    batch: a.batch,
+                    context: Some(64),
+                    energy,
+                    ..EngineOptions::default()
+                };
+                let engine =
+                    Engine::load(path, options).map_err(|e| format!("{}: {e}", path.display()))?;
                 let info = engine.info();
                 let weight_bytes = engine.model().decode_weight_bytes();
-                let main_type = info.tensor_types.iter().filter(|(k, _)| *k != "F32").max_by_key(|(_, n)| **n).map(|(k, _)| k.clone()).unwrap_or_default();
+                let main_type = info
+                    .tensor_types
+                    .iter()
+                    .filter(|(k, _)| *k != "F32")
+                    .max_by_key(|(_, n)| **n)
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or_default();
                 for &case in &cases {
                     let mut readings = Vec::new();
-                    let times = run_case(&engine, case, a.r.max(1), &mut |case, once| match engine.energy_meter() {
+                    let times = run_case(&engine, case, a.r.max(1), &mut |case, once| match engine
+                        .energy_meter()
+                    {
                         Some(m) => {
                             let w = m.begin(&case.name());
                             let s = once()?;
@@ -132,7 +157,12 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
                     let (avg_ns, stddev_ns) = mean_std(&ns);
                     let row = Row {
                         model_filename: path.display().to_string(),
-                        model_type: format!("{} {} {}", info.architecture, human_params(info.parameters), main_type),
+                        model_type: format!(
+                            "{} {} {}",
+                            info.architecture,
+                            human_params(info.parameters),
+                            main_type
+                        ),
                         model_size: info.file_bytes,
                         model_n_params: info.parameters,
                         n_batch: a.batch,
@@ -151,8 +181,12 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
                         peak_rss_bytes: peak_rss_bytes(),
                         joules_per_token: (!jpt.is_empty()).then(|| mean_std(&jpt).0),
                         avg_watts: (!watts.is_empty()).then(|| mean_std(&watts).0),
-                        energy_method: readings.first().map_or("none".into(), |r| method_name(r.method).into()),
-                        energy_source: readings.first().map_or(String::new(), |r| r.source.description.clone()),
+                        energy_method: readings
+                            .first()
+                            .map_or("none".into(), |r| method_name(r.method).into()),
+                        energy_source: readings
+                            .first()
+                            .map_or(String::new(), |r| r.source.description.clone()),
                         weight_bytes_per_token: weight_bytes,
                         read_bandwidth: None,
                         bandwidth_fraction: None,
@@ -170,11 +204,15 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
         for &t in &threads {
             let pool = joule_core::threads::ThreadPool::new(t).map_err(|e| e.to_string())?;
             let bw = joule_core::engine::bench::read_bandwidth(&pool, 1 << 30, 5);
-            eprintln!("read bandwidth with {t} threads: {:.1} GB/s (1 GiB buffer, 64-bit sums, median of 5)", bw / 1e9);
+            eprintln!(
+                "read bandwidth with {t} threads: {:.1} GB/s (1 GiB buffer, 64-bit sums, median of 5)",
+                bw / 1e9
+            );
             for row in rows.iter_mut().filter(|r| r.n_threads == t) {
                 row.read_bandwidth = Some(bw);
                 if row.n_gen > 0 {
-                    row.bandwidth_fraction = Some(row.avg_ts * row.weight_bytes_per_token as f64 / bw);
+                    row.bandwidth_fraction =
+                        Some(row.avg_ts * row.weight_bytes_per_token as f64 / bw);
                 }
             }
         }
@@ -194,7 +232,9 @@ fn print_row(output: &str, row: &Row, first: bool) {
         "md" => println!("{}", md_row(row)),
         "csv" => {
             if first {
-                println!("model_filename,model_type,model_size,n_threads,test,avg_ts,stddev_ts,kernel,precision,peak_rss_bytes,joules_per_token,energy_method");
+                println!(
+                    "model_filename,model_type,model_size,n_threads,test,avg_ts,stddev_ts,kernel,precision,peak_rss_bytes,joules_per_token,energy_method"
+                );
             }
             println!(
                 "{},{},{},{},{},{:.3},{:.3},{},{},{},{},{}",
@@ -217,7 +257,9 @@ fn print_row(output: &str, row: &Row, first: bool) {
 }
 
 fn md_row(r: &Row) -> String {
-    let name = std::path::Path::new(&r.model_filename).file_name().map_or(r.model_filename.clone(), |n| n.to_string_lossy().into_owned());
+    let name = std::path::Path::new(&r.model_filename)
+        .file_name()
+        .map_or(r.model_filename.clone(), |n| n.to_string_lossy().into_owned());
     format!(
         "| {} | {:.1} MiB | {} | {} | {} | {} | {} | {:.2} ± {:.2} | {} | {} |",
         name,
@@ -233,7 +275,8 @@ fn md_row(r: &Row) -> String {
             Some(j) if r.energy_method != "none" => format!("{j:.4} ({})", r.energy_method),
             _ => "-".into(),
         },
-        r.peak_rss_bytes.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
+        r.peak_rss_bytes
+            .map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
     ) + &r.bandwidth_fraction.map_or(String::new(), |f| format!(" {:.0} % |", f * 100.0))
 }
 
@@ -246,5 +289,9 @@ fn method_name(m: joule_core::energy::Method) -> &'static str {
 }
 
 fn human_params(n: u64) -> String {
-    if n >= 1_000_000_000 { format!("{:.2}B", n as f64 / 1e9) } else { format!("{:.0}M", n as f64 / 1e6) }
+    if n >= 1_000_000_000 {
+        format!("{:.2}B", n as f64 / 1e9)
+    } else {
+        format!("{:.0}M", n as f64 / 1e6)
+    }
 }

@@ -17,7 +17,8 @@ pub fn chat(a: ChatArgs) -> Result<(), String> {
     }
     // Ctrl-C stops the answer being generated, not the program.
     let cancel = session.cancel_flag();
-    ctrlc::set_handler(move || cancel.cancel()).map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    ctrlc::set_handler(move || cancel.cancel())
+        .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
     eprintln!(
         "{} ({}, {} threads, {} kernels, context {}). /reset clears the conversation, /stats shows the last turn, /quit leaves; Ctrl-C stops an answer.",
         info.name, info.architecture, info.threads, info.kernel, info.context
@@ -44,7 +45,9 @@ pub fn chat(a: ChatArgs) -> Result<(), String> {
             }
             "/stats" => {
                 match &last {
-                    Some(r) => eprintln!("{}", serde_json::to_string_pretty(r).map_err(|e| e.to_string())?),
+                    Some(r) => {
+                        eprintln!("{}", serde_json::to_string_pretty(r).map_err(|e| e.to_string())?)
+                    }
                     None => eprintln!("(no turn yet)"),
                 }
                 continue;
@@ -52,7 +55,10 @@ pub fn chat(a: ChatArgs) -> Result<(), String> {
             _ => {}
         }
         let spinner = ProgressBar::new_spinner();
-        spinner.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        spinner.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         spinner.set_message("reading the prompt...");
         spinner.enable_steady_tick(Duration::from_millis(80));
         let mut stdout = std::io::stdout();

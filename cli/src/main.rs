@@ -17,7 +17,11 @@ use joule_core::kernels::Precision;
 use joule_core::sampling::SamplingParams;
 
 #[derive(Parser)]
-#[command(name = "joule", version, about = "On-device LLM engine: chat, benchmark and measure energy per token")]
+#[command(
+    name = "joule",
+    version,
+    about = "On-device LLM engine: chat, benchmark and measure energy per token"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -99,7 +103,8 @@ pub struct EnergyArgs {
 
 impl EnergyArgs {
     pub fn config(&self) -> Result<Option<EnergyConfig>, String> {
-        let source: EnergySource = self.energy.parse().map_err(|e: joule_core::energy::EnergyError| e.to_string())?;
+        let source: EnergySource =
+            self.energy.parse().map_err(|e: joule_core::energy::EnergyError| e.to_string())?;
         if matches!(source, EnergySource::None) {
             return Ok(None);
         }
@@ -229,7 +234,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run(a),
         Command::Chat(a) => chat::chat(a),
-        Command::Inspect(a) => model_path(a.model.as_deref()).and_then(|p| inspect::inspect(&p, a.full)),
+        Command::Inspect(a) => {
+            model_path(a.model.as_deref()).and_then(|p| inspect::inspect(&p, a.full))
+        }
         Command::Fetch(a) => fetch_cmd(a),
         Command::Tokenize(a) => tokenize(a),
         Command::Score(a) => score(a),
@@ -250,7 +257,8 @@ type CliResult = Result<(), String>;
 
 /// The model to use: the one given, else the default file in the model directory.
 pub(crate) fn model_path(given: Option<&Path>) -> Result<PathBuf, String> {
-    let path = given.map_or_else(|| fetch::model_dir().join(fetch::DEFAULT_MODEL.file_name), Path::to_path_buf);
+    let path = given
+        .map_or_else(|| fetch::model_dir().join(fetch::DEFAULT_MODEL.file_name), Path::to_path_buf);
     if path.exists() {
         Ok(path)
     } else if given.is_none() {
@@ -267,9 +275,16 @@ pub(crate) fn model_path(given: Option<&Path>) -> Result<PathBuf, String> {
 
 fn load(m: &ModelArgs, sampling: Option<&SamplingArgs>) -> Result<Arc<Engine>, String> {
     let path = model_path(m.model.as_deref())?;
-    let precision = Precision::parse(&m.precision).ok_or_else(|| format!("unknown precision '{}' (fast, exact)", m.precision))?;
+    let precision = Precision::parse(&m.precision)
+        .ok_or_else(|| format!("unknown precision '{}' (fast, exact)", m.precision))?;
     let energy = m.energy.config()?;
-    let mut options = EngineOptions { context: m.context, threads: m.threads, precision, energy, ..EngineOptions::default() };
+    let mut options = EngineOptions {
+        context: m.context,
+        threads: m.threads,
+        precision,
+        energy,
+        ..EngineOptions::default()
+    };
     if let Some(s) = sampling {
         options.sampling = s.params();
         options.max_tokens = s.max_tokens;
@@ -307,7 +322,8 @@ fn run(a: RunArgs) -> CliResult {
 }
 
 fn quantize(a: QuantizeArgs) -> CliResult {
-    let target: joule_core::requantize::FileType = a.file_type.parse().map_err(|e: joule_core::Error| e.to_string())?;
+    let target: joule_core::requantize::FileType =
+        a.file_type.parse().map_err(|e: joule_core::Error| e.to_string())?;
     let file = joule_core::gguf::GgufFile::open(&a.input).map_err(|e| e.to_string())?;
     let bar = indicatif::ProgressBar::new(file.tensor_bytes_total());
     bar.set_style(
@@ -372,7 +388,8 @@ fn fetch_cmd(a: FetchArgs) -> CliResult {
 fn tokenize(a: TokenizeArgs) -> CliResult {
     let path = model_path(a.model.as_deref())?;
     let file = joule_core::gguf::GgufFile::open(&path).map_err(|e| e.to_string())?;
-    let tok = joule_core::tokenizer::Tokenizer::from_gguf(&file.metadata).map_err(|e| e.to_string())?;
+    let tok =
+        joule_core::tokenizer::Tokenizer::from_gguf(&file.metadata).map_err(|e| e.to_string())?;
     let ids = tok.encode(&a.text, a.special).map_err(|e| e.to_string())?;
     println!("{}", serde_json::to_string(&ids).map_err(|e| e.to_string())?);
     Ok(())
@@ -380,7 +397,8 @@ fn tokenize(a: TokenizeArgs) -> CliResult {
 
 fn score(a: ScoreArgs) -> CliResult {
     let engine = load(&a.model, None)?;
-    let steps = engine.score(&a.prompt_tokens, &a.continuation, a.top).map_err(|e| e.to_string())?;
+    let steps =
+        engine.score(&a.prompt_tokens, &a.continuation, a.top).map_err(|e| e.to_string())?;
     for s in steps {
         let top: Vec<(u32, f32)> = s.top;
         println!("{}", serde_json::json!({ "step": s.step, "top": top }));

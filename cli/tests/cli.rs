@@ -8,12 +8,20 @@ fn model_dir() -> PathBuf {
     let dir = std::env::var_os("JOULE_MODEL_DIR")
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"), PathBuf::from);
     let model = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(model.exists(), "{} is missing: run `cargo run -p joule-cli -- fetch`", model.display());
+    assert!(
+        model.exists(),
+        "{} is missing: run `cargo run -p joule-cli -- fetch`",
+        model.display()
+    );
     dir
 }
 
 fn joule(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_joule")).args(args).env("JOULE_MODEL_DIR", model_dir()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_joule"))
+        .args(args)
+        .env("JOULE_MODEL_DIR", model_dir())
+        .output()
+        .unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -31,8 +39,17 @@ fn tokenize_prints_a_json_array() {
 
 #[test]
 fn score_prints_one_line_per_continuation_step() {
-    let out = stdout(&joule(&["score", "--prompt-tokens", "504,3575,282", "--continuation", "4649,314", "--top", "3"]));
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = stdout(&joule(&[
+        "score",
+        "--prompt-tokens",
+        "504,3575,282",
+        "--continuation",
+        "4649,314",
+        "--top",
+        "3",
+    ]));
+    let lines: Vec<serde_json::Value> =
+        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);
     for (k, line) in lines.iter().enumerate() {
         assert_eq!(line["step"], k);
@@ -49,7 +66,8 @@ fn score_prints_one_line_per_continuation_step() {
     .unwrap();
     let steps = engine.score(&[504, 3575, 282], &[4649, 314], 3).unwrap();
     for (line, step) in lines.iter().zip(&steps) {
-        let ids: Vec<u64> = line["top"].as_array().unwrap().iter().map(|e| e[0].as_u64().unwrap()).collect();
+        let ids: Vec<u64> =
+            line["top"].as_array().unwrap().iter().map(|e| e[0].as_u64().unwrap()).collect();
         assert_eq!(ids, step.top.iter().map(|&(id, _)| id as u64).collect::<Vec<_>>());
     }
 }
@@ -61,7 +79,14 @@ fn run_streams_the_answer_then_a_json_report() {
     let report: serde_json::Value = serde_json::from_str(last).unwrap();
     assert_eq!(report["prompt_tokens"], 37);
     assert!(report["generated_tokens"].as_u64().unwrap() <= 6);
-    for field in ["time_to_first_token_ms", "prefill_tokens_per_s", "decode_tokens_per_s", "peak_rss_bytes", "kernel", "precision"] {
+    for field in [
+        "time_to_first_token_ms",
+        "prefill_tokens_per_s",
+        "decode_tokens_per_s",
+        "peak_rss_bytes",
+        "kernel",
+        "precision",
+    ] {
         assert!(!report[field].is_null(), "{field} missing from {last}");
     }
     let plain = stdout(&joule(&["run", "-n", "4", "Hi!"]));
@@ -72,7 +97,9 @@ fn run_streams_the_answer_then_a_json_report() {
 fn inspect_lists_metadata_and_tensors() {
     let out = stdout(&joule(&["inspect"]));
     assert!(out.contains("general.architecture = \"llama\""));
-    assert!(out.contains("blk.0.attn_q.weight") && out.contains("Q4_1") && out.contains("576 x 576"));
+    assert!(
+        out.contains("blk.0.attn_q.weight") && out.contains("Q4_1") && out.contains("576 x 576")
+    );
     assert!(out.contains("tensors (272,"));
 }
 

@@ -68,7 +68,9 @@ fn bench_float(c: &mut Criterion) {
         let (a, b) = (values(n, 3), values(n, 4));
         g.throughput(Throughput::Elements(n as u64));
         for k in tables() {
-            g.bench_with_input(BenchmarkId::new(k.name, n), &n, |bench, _| bench.iter(|| (k.dot_f32)(black_box(&a), black_box(&b))));
+            g.bench_with_input(BenchmarkId::new(k.name, n), &n, |bench, _| {
+                bench.iter(|| (k.dot_f32)(black_box(&a), black_box(&b)))
+            });
         }
     }
     g.finish();
@@ -88,11 +90,11 @@ fn bench_float(c: &mut Criterion) {
 
 fn bench_gemv(c: &mut Criterion) {
     let mut g = c.benchmark_group("gemv");
-    let shapes: Vec<(GgmlType, usize)> = TYPES.iter().map(|&t| (t, 1536)).chain([
-        (GgmlType::Q8_0, 49152),
-        (GgmlType::Q4_0, 49152),
-        (GgmlType::Q4_1, 49152),
-    ]).collect();
+    let shapes: Vec<(GgmlType, usize)> = TYPES
+        .iter()
+        .map(|&t| (t, 1536))
+        .chain([(GgmlType::Q8_0, 49152), (GgmlType::Q4_0, 49152), (GgmlType::Q4_1, 49152)])
+        .collect();
     for (ty, rows) in shapes {
         let n_in = cols_for(ty);
         let w = matrix(ty, rows, n_in);
@@ -100,9 +102,21 @@ fn bench_gemv(c: &mut Criterion) {
         let mut out = vec![0f32; rows];
         g.throughput(Throughput::Bytes(w.bytes() as u64));
         for k in tables() {
-            let id = BenchmarkId::new(format!("{}/{}", ty.name().to_lowercase(), k.name), format!("{rows}x{n_in}"));
+            let id = BenchmarkId::new(
+                format!("{}/{}", ty.name().to_lowercase(), k.name),
+                format!("{rows}x{n_in}"),
+            );
             g.bench_function(id, |bench| {
-                bench.iter(|| k.packed.gemm(black_box(&w), 0..rows.div_ceil(8), black_box(&act), 1, &mut out, rows))
+                bench.iter(|| {
+                    k.packed.gemm(
+                        black_box(&w),
+                        0..rows.div_ceil(8),
+                        black_box(&act),
+                        1,
+                        &mut out,
+                        rows,
+                    )
+                })
             });
         }
     }
@@ -150,9 +164,21 @@ fn bench_gemm(c: &mut Criterion) {
                 if k.name == "scalar" && n_tok > 64 {
                     continue;
                 }
-                let id = BenchmarkId::new(format!("{}/{}", ty.name().to_lowercase(), k.name), format!("t{n_tok}/{rows}x{n_in}"));
+                let id = BenchmarkId::new(
+                    format!("{}/{}", ty.name().to_lowercase(), k.name),
+                    format!("t{n_tok}/{rows}x{n_in}"),
+                );
                 g.bench_function(id, |bench| {
-                    bench.iter(|| k.packed.gemm(black_box(&w), 0..rows / 8, black_box(&act), n_tok, &mut out, rows))
+                    bench.iter(|| {
+                        k.packed.gemm(
+                            black_box(&w),
+                            0..rows / 8,
+                            black_box(&act),
+                            n_tok,
+                            &mut out,
+                            rows,
+                        )
+                    })
                 });
             }
         }

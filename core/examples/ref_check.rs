@@ -5,9 +5,11 @@
 use joule_core::{engine::score::score, model::Model, threads::ThreadPool};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let prec = joule_core::kernels::Precision::parse(args.get(1).map_or("exact", String::as_str)).expect("fast or exact");
+    let prec = joule_core::kernels::Precision::parse(args.get(1).map_or("exact", String::as_str))
+        .expect("fast or exact");
     let model = args.get(2).map_or("models/SmolLM2-135M-Instruct.Q4_1.gguf", String::as_str);
-    let reference = args.get(3).map_or("../shared/reference/smollm2-135m-q4_1.chat.jsonl", String::as_str);
+    let reference =
+        args.get(3).map_or("../shared/reference/smollm2-135m-q4_1.chat.jsonl", String::as_str);
     let m = Model::open(model, prec).unwrap();
     let pool = ThreadPool::new(2).unwrap();
     let text = std::fs::read_to_string(reference).unwrap();
@@ -38,9 +40,19 @@ fn main() {
                     }
                 }
             }
-            if st.top[0].0 != g[i] { greedy_ok = false; }
+            if st.top[0].0 != g[i] {
+                greedy_ok = false;
+            }
         }
-        println!("steps {} common {common} maxd {maxd:.2e} greedy_ok {greedy_ok} {:?}", steps.len(), t0.elapsed());
+        println!(
+            "steps {} common {common} maxd {maxd:.2e} greedy_ok {greedy_ok} {:?}",
+            steps.len(),
+            t0.elapsed()
+        );
     }
-    println!("top5 on common steps: ours mean {:.4}, llama.cpp mean {:.4} over {n}", ours_sum / n as f64, llama_sum / n as f64);
+    println!(
+        "top5 on common steps: ours mean {:.4}, llama.cpp mean {:.4} over {n}",
+        ours_sum / n as f64,
+        llama_sum / n as f64
+    );
 }

@@ -43,12 +43,7 @@ pub enum Error {
          ({used} already used by this conversation); shorten the prompt, reset the session, \
          or load the model with a larger context"
     )]
-    ContextOverflow {
-        needed: usize,
-        available: usize,
-        context: usize,
-        used: usize,
-    },
+    ContextOverflow { needed: usize, available: usize, context: usize, used: usize },
 
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -27,7 +27,9 @@ impl FromStr for FileType {
             "q4_1" => Ok(FileType::Q4_1),
             "q4_k_m" => Ok(FileType::Q4_K_M),
             "q8_0" => Ok(FileType::Q8_0),
-            other => Err(Error::InvalidArgument(format!("unknown type '{other}' (q4_0, q4_1, q4_k_m, q8_0)"))),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown type '{other}' (q4_0, q4_1, q4_k_m, q8_0)"
+            ))),
         }
     }
 }
@@ -45,23 +47,34 @@ impl FileType {
 }
 
 /// The type one tensor gets.
-pub fn tensor_type(target: FileType, info: &TensorInfo, n_layers: usize, has_output: bool) -> GgmlType {
+pub fn tensor_type(
+    target: FileType,
+    info: &TensorInfo,
+    n_layers: usize,
+    has_output: bool,
+) -> GgmlType {
     let name = info.name.as_str();
     // Vectors (norms, biases) and anything not a matrix stay as float.
     if info.dims.len() < 2 || !name.ends_with(".weight") {
         return if info.ggml_type == GgmlType::F16 { GgmlType::F16 } else { GgmlType::F32 };
     }
     let is_output = name == "output.weight" || (!has_output && name == "token_embd.weight");
-    let layer = name.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|n| n.parse::<usize>().ok());
+    let layer = name
+        .strip_prefix("blk.")
+        .and_then(|r| r.split('.').next())
+        .and_then(|n| n.parse::<usize>().ok());
     // llama.cpp's "more bits" layers: the first and last eighth, and every third between.
-    let more_bits = |l: usize| l < n_layers / 8 || l >= 7 * n_layers / 8 || (l - n_layers / 8) % 3 == 2;
+    let more_bits =
+        |l: usize| l < n_layers / 8 || l >= 7 * n_layers / 8 || (l - n_layers / 8) % 3 == 2;
     let wanted = match target {
         FileType::Q8_0 => GgmlType::Q8_0,
         _ if is_output => GgmlType::Q6_K,
         FileType::Q4_0 => GgmlType::Q4_0,
         FileType::Q4_1 => GgmlType::Q4_1,
         FileType::Q4_K_M => match layer {
-            Some(l) if (name.contains("attn_v") || name.contains("ffn_down")) && more_bits(l) => GgmlType::Q6_K,
+            Some(l) if (name.contains("attn_v") || name.contains("ffn_down")) && more_bits(l) => {
+                GgmlType::Q6_K
+            }
             _ => GgmlType::Q4_K,
         },
     };
@@ -70,7 +83,7 @@ pub fn tensor_type(target: FileType, info: &TensorInfo, n_layers: usize, has_out
 
 /// k-quants need rows that are a multiple of 256; otherwise llama.cpp's fallbacks apply.
 fn fallback(ty: GgmlType, row: u64) -> GgmlType {
-    if row % QK_K as u64 == 0 {
+    if row.is_multiple_of(QK_K as u64) {
         return ty;
     }
     match ty {
@@ -83,7 +96,11 @@ fn fallback(ty: GgmlType, row: u64) -> GgmlType {
 
 /// Builds the requantized file. `progress(done_bytes, total_bytes, tensor_name)` is
 /// called before each tensor.
-pub fn requantize(file: &GgufFile, target: FileType, progress: &mut dyn FnMut(u64, u64, &str)) -> Result<GgufWriter> {
+pub fn requantize(
+    file: &GgufFile,
+    target: FileType,
+    progress: &mut dyn FnMut(u64, u64, &str),
+) -> Result<GgufWriter> {
     let arch = file.metadata.str("general.architecture")?.to_string();
     let n_layers: usize = file.metadata.int(&format!("{arch}.block_count"))?;
     let has_output = file.tensor_info("output.weight").is_some();
@@ -99,7 +116,11 @@ pub fn requantize(file: &GgufFile, target: FileType, progress: &mut dyn FnMut(u6
         progress(done, total, &info.name);
         done += info.size;
         if !info.ggml_type.is_supported() {
-            return Err(crate::gguf::GgufError::UnsupportedTensorType { name: info.name.clone(), ggml_type: info.ggml_type }.into());
+            return Err(crate::gguf::GgufError::UnsupportedTensorType {
+                name: info.name.clone(),
+                ggml_type: info.ggml_type,
+            }
+            .into());
         }
         let ty = tensor_type(target, info, n_layers, has_output);
         let data = if ty == info.ggml_type {
@@ -107,7 +128,12 @@ pub fn requantize(file: &GgufFile, target: FileType, progress: &mut dyn FnMut(u6
         } else {
             convert(file.tensor_data(info), info, ty)?
         };
-        w.add_tensor(TensorToWrite { name: info.name.clone(), dims: info.dims.clone(), ggml_type: ty, data });
+        w.add_tensor(TensorToWrite {
+            name: info.name.clone(),
+            dims: info.dims.clone(),
+            ggml_type: ty,
+            data,
+        });
     }
     progress(total, total, "");
     Ok(w)
@@ -118,9 +144,9 @@ fn convert(src: &[u8], info: &TensorInfo, ty: GgmlType) -> Result<Vec<u8>> {
     let n_in = info.row_len();
     let rows = info.n_rows();
     let src_row = info.ggml_type.row_bytes(n_in as u64).unwrap_or(0) as usize;
-    let dst_row = ty
-        .row_bytes(n_in as u64)
-        .ok_or_else(|| Error::InvalidArgument(format!("{}: rows of {n_in} do not fit {ty}", info.name)))? as usize;
+    let dst_row = ty.row_bytes(n_in as u64).ok_or_else(|| {
+        Error::InvalidArgument(format!("{}: rows of {n_in} do not fit {ty}", info.name))
+    })? as usize;
     let mut out = vec![0u8; dst_row * rows];
     let mut row = vec![0f32; n_in];
     for (s, d) in src.chunks_exact(src_row).zip(out.chunks_exact_mut(dst_row)) {

@@ -37,7 +37,7 @@ impl Default for SamplingParams {
             presence_penalty: 0.0,
             frequency_penalty: 0.0,
             penalty_last_n: 64,
-            seed: 0x4a6f_756c_65,
+            seed: 0x004a_6f75_6c65,
         }
     }
 }
@@ -45,7 +45,14 @@ impl Default for SamplingParams {
 impl SamplingParams {
     /// Checks the ranges; a clear error instead of a silent misbehaviour.
     pub fn validate(&self) -> Result<(), String> {
-        let finite = [self.temperature, self.top_p, self.min_p, self.repeat_penalty, self.presence_penalty, self.frequency_penalty];
+        let finite = [
+            self.temperature,
+            self.top_p,
+            self.min_p,
+            self.repeat_penalty,
+            self.presence_penalty,
+            self.frequency_penalty,
+        ];
         if finite.iter().any(|v| !v.is_finite()) {
             return Err("sampling parameters must be finite numbers".into());
         }
@@ -267,7 +274,7 @@ mod tests {
             p.top_k = 1;
         }));
         for _ in 0..20 {
-            assert_eq!(s.sample(&mut vec![0.0, 3.0, 2.9], &[]), 1);
+            assert_eq!(s.sample(&mut [0.0, 3.0, 2.9], &[]), 1);
         }
     }
 
@@ -279,7 +286,7 @@ mod tests {
             p.top_p = 0.6;
         }));
         for _ in 0..50 {
-            assert_eq!(s.sample(&mut vec![2.0, 1.0, 0.0], &[]), 0);
+            assert_eq!(s.sample(&mut [2.0, 1.0, 0.0], &[]), 0);
         }
         // min_p 0.5: token 1 has 0.37 of the top probability, so it is dropped too.
         let mut s = Sampler::new(params(|p| {
@@ -287,7 +294,7 @@ mod tests {
             p.min_p = 0.5;
         }));
         for _ in 0..50 {
-            assert_eq!(s.sample(&mut vec![2.0, 1.0, 0.0], &[]), 0);
+            assert_eq!(s.sample(&mut [2.0, 1.0, 0.0], &[]), 0);
         }
     }
 
@@ -296,7 +303,7 @@ mod tests {
         let mut s = Sampler::new(params(|p| p.temperature = 1.0));
         let mut hits = [0usize; 2];
         for _ in 0..20_000 {
-            hits[s.sample(&mut vec![0.0, (3.0f32).ln()], &[]) as usize] += 1;
+            hits[s.sample(&mut [0.0, (3.0f32).ln()], &[]) as usize] += 1;
         }
         let frac = hits[1] as f64 / 20_000.0;
         assert!((frac - 0.75).abs() < 0.02, "got {frac}");

@@ -111,7 +111,8 @@ impl ThreadPool {
         // under catch_unwind) until every worker that entered the job has left it, and a
         // dynamic job is closed to latecomers before that wait, so no worker touches the
         // pointer afterwards. Erasing the lifetime is therefore sound.
-        let job: &'static Job<'static> = unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(f) };
+        let job: &'static Job<'static> =
+            unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(f) };
         let slot: &&'static Job<'static> = &job;
         // Publish like a seqlock: an odd epoch means "being written", so a worker never
         // pairs one job's epoch with another job's fields.
@@ -163,7 +164,12 @@ impl ThreadPool {
     /// Cuts `out` into chunks of `chunk_len` and runs `f(chunk_index, chunk)` for each,
     /// the threads taking chunks in turn until none are left (dynamic balancing, no
     /// allocation).
-    pub fn for_each_chunk_mut<T: Send>(&self, out: &mut [T], chunk_len: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
+    pub fn for_each_chunk_mut<T: Send>(
+        &self,
+        out: &mut [T],
+        chunk_len: usize,
+        f: &(dyn Fn(usize, &mut [T]) + Sync),
+    ) {
         self.for_each_item(out.chunks_mut(chunk_len.max(1)).enumerate(), &|(i, chunk)| f(i, chunk));
     }
 
@@ -188,7 +194,9 @@ pub fn performance_cores() -> usize {
         })
         .collect();
     match max_freqs.iter().max() {
-        Some(&top) if max_freqs.len() == all => max_freqs.iter().filter(|&&f| f * 5 >= top * 4).count().max(1),
+        Some(&top) if max_freqs.len() == all => {
+            max_freqs.iter().filter(|&&f| f * 5 >= top * 4).count().max(1)
+        }
         _ => all,
     }
 }
@@ -199,7 +207,7 @@ fn wait_until(ready: impl Fn() -> bool) {
     let mut spins = 0u32;
     while !ready() {
         spins += 1;
-        if spins % SPINS_BEFORE_YIELD == 0 {
+        if spins.is_multiple_of(SPINS_BEFORE_YIELD) {
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();
@@ -213,7 +221,7 @@ fn worker_loop(shared: &Shared, index: usize) {
         let spin_start = Instant::now();
         loop {
             let e = shared.epoch.load(Ordering::Acquire);
-            if (e != seen && e % 2 == 0) || shared.shutdown.load(Ordering::Relaxed) {
+            if (e != seen && e.is_multiple_of(2)) || shared.shutdown.load(Ordering::Relaxed) {
                 break;
             }
             if spin_start.elapsed() < SPIN_BEFORE_SLEEP {
@@ -313,7 +321,9 @@ mod tests {
             });
             assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "round {round}");
             let mut out = vec![0u32; 50];
-            pool.for_each_chunk_mut(&mut out, 7, &|ci, c| c.iter_mut().for_each(|x| *x = ci as u32 + 1));
+            pool.for_each_chunk_mut(&mut out, 7, &|ci, c| {
+                c.iter_mut().for_each(|x| *x = ci as u32 + 1)
+            });
             assert!(out.iter().enumerate().all(|(i, &x)| x == (i / 7) as u32 + 1));
         }
     }

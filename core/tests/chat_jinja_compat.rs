@@ -92,7 +92,9 @@ fn snippets_render_as_in_python() {
                 Raised(t) => format!("raise_exception({t:?})"),
                 Fails(t) => format!("a render error (Python: {t})"),
             };
-            failures.push(format!("row {i}: {snippet:?}\n  expected {expected}\n  got      {outcome:?}"));
+            failures.push(format!(
+                "row {i}: {snippet:?}\n  expected {expected}\n  got      {outcome:?}"
+            ));
         }
     }
     assert!(

@@ -17,8 +17,8 @@ fn manifest_dir() -> PathBuf {
 }
 
 fn model_path() -> PathBuf {
-    let dir =
-        std::env::var_os("JOULE_MODEL_DIR").map_or_else(|| manifest_dir().join("../models"), PathBuf::from);
+    let dir = std::env::var_os("JOULE_MODEL_DIR")
+        .map_or_else(|| manifest_dir().join("../models"), PathBuf::from);
     let path = dir.join(MODEL_FILE);
     assert!(
         path.is_file(),

@@ -63,13 +63,18 @@ fn from_metadata_rejects_a_template_of_the_wrong_type() {
 #[test]
 fn syntax_errors_are_typed_with_their_line() {
     // Python's Jinja2 reports these at lines 2 and 4 too.
-    let err =
-        ChatTemplate::new("{% for m in messages %}\n{{ m.content }\n{% endfor %}", TemplateTokens::default())
-            .unwrap_err();
-    let TemplateError::Syntax { line, message } = &err else { panic!("expected Syntax, got {err:?}") };
+    let err = ChatTemplate::new(
+        "{% for m in messages %}\n{{ m.content }\n{% endfor %}",
+        TemplateTokens::default(),
+    )
+    .unwrap_err();
+    let TemplateError::Syntax { line, message } = &err else {
+        panic!("expected Syntax, got {err:?}")
+    };
     assert_eq!(*line, Some(2), "{message}");
 
-    let err = ChatTemplate::new("a\nb\n{% if x %}\n{% endfor %}", TemplateTokens::default()).unwrap_err();
+    let err =
+        ChatTemplate::new("a\nb\n{% if x %}\n{% endfor %}", TemplateTokens::default()).unwrap_err();
     assert!(matches!(err, TemplateError::Syntax { line: Some(4), .. }), "{err:?}");
     assert!(err.to_string().starts_with("syntax error at line 4: "), "{err}");
 
@@ -118,7 +123,9 @@ fn one_compiled_template_serves_many_threads() {
     let handles: Vec<_> = (0..4)
         .map(|i| {
             let template = Arc::clone(&template);
-            std::thread::spawn(move || template.render(&[ChatMessage::user(format!("n{i}"))], true).unwrap())
+            std::thread::spawn(move || {
+                template.render(&[ChatMessage::user(format!("n{i}"))], true).unwrap()
+            })
         })
         .collect();
     for (i, handle) in handles.into_iter().enumerate() {

@@ -67,8 +67,10 @@ fn tokens(file: &str) -> TemplateTokens {
 
 fn load(file: &str) -> ChatTemplate {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/chat_data").join(file);
-    let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ChatTemplate::new(&source, tokens(file)).unwrap_or_else(|e| panic!("{file} does not compile: {e}"))
+    let source =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ChatTemplate::new(&source, tokens(file))
+        .unwrap_or_else(|e| panic!("{file} does not compile: {e}"))
 }
 
 /// (template file, chat, add_generation_prompt, expected render or raise_exception message)
@@ -179,7 +181,9 @@ fn popular_templates_render_as_transformers_does() {
 fn role_alternation_check_is_a_clear_error() {
     let template = load("google-gemma-3-it.jinja");
     let err = template.render_at(&chat("not_alternating"), true, pinned_now()).unwrap_err();
-    let TemplateError::Raised { message, line } = &err else { panic!("expected Raised, got {err:?}") };
+    let TemplateError::Raised { message, line } = &err else {
+        panic!("expected Raised, got {err:?}")
+    };
     assert_eq!(message, "Conversation roles must alternate user/assistant/user/assistant/...");
     assert_eq!(*line, Some(15), "line of the raise_exception call in the Gemma 3 template");
     assert_eq!(
@@ -188,7 +192,11 @@ fn role_alternation_check_is_a_clear_error() {
          Conversation roles must alternate user/assistant/user/assistant/..."
     );
     let crate_error: joule_core::Error = err.into();
-    assert!(crate_error.to_string().starts_with("chat template: the template rejected the conversation"));
+    assert!(
+        crate_error
+            .to_string()
+            .starts_with("chat template: the template rejected the conversation")
+    );
 }
 
 #[test]

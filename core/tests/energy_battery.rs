@@ -80,7 +80,8 @@ fn stepped_current_times_voltage_within_one_percent() {
     let timed = timed_window(&meter, "stepped", Duration::from_millis(1300));
     let steps = shown.lock().unwrap().clone();
     assert!(steps.len() >= 6, "the power should have stepped several times: {steps:?}");
-    let truth = integrate_steps(&steps, writer.elapsed_at(timed.begin), writer.elapsed_at(timed.end));
+    let truth =
+        integrate_steps(&steps, writer.elapsed_at(timed.begin), writer.elapsed_at(timed.end));
     assert_close(timed.reading.joules, truth, 0.01, "stepped joules");
     assert!(timed.reading.source.description.contains("current_now × voltage_now"));
 }
@@ -98,7 +99,12 @@ fn negative_and_positive_discharge_conventions_both_give_positive_energy() {
         );
         let meter = EnergyMeter::new(config(EnergySource::Battery, &tree.root)).unwrap();
         let discharging = timed_window(&meter, "discharging", Duration::from_millis(300)).reading;
-        assert_close(discharging.joules, 4.0 * discharging.duration_s, 0.01, &format!("{tag} convention"));
+        assert_close(
+            discharging.joules,
+            4.0 * discharging.duration_s,
+            0.01,
+            &format!("{tag} convention"),
+        );
         // With the status gone vague, the convention learned while discharging still holds.
         write_atomic(&dir.join("status"), "Unknown\n");
         let unknown = timed_window(&meter, "unknown", Duration::from_millis(300)).reading;
@@ -138,7 +144,12 @@ fn charging_is_flagged_and_auto_will_not_use_a_charging_battery() {
     // Entirely while charging, the battery gains energy: net drain is negative.
     let charging = timed_window(&meter, "charging", Duration::from_millis(300)).reading;
     assert!(charging.quality.charging);
-    assert_close(charging.joules, -1.5 * 4.1 * charging.duration_s, 0.01, "net drain while charging");
+    assert_close(
+        charging.joules,
+        -1.5 * 4.1 * charging.duration_s,
+        0.01,
+        "net drain while charging",
+    );
 
     let auto = EnergyMeter::new(config(EnergySource::Auto, &tree.root)).unwrap();
     assert_ne!(auto.source_kind(), SourceKind::Battery);
@@ -156,7 +167,8 @@ fn energy_and_charge_counters_within_one_percent() {
     let _serial = serial();
     // energy_now falls at 3 W (µWh), charge_counter at 0.75 A (µAh) × 4 V; gauges update at 20 Hz.
     let tree = TempTree::new("bat-counters");
-    let energy_dir = battery(&tree.root, "BAT0", &[("status", "Discharging"), ("energy_now", "40000000")]);
+    let energy_dir =
+        battery(&tree.root, "BAT0", &[("status", "Discharging"), ("energy_now", "40000000")]);
     let tree2 = TempTree::new("bat-charge");
     let charge_dir = battery(
         &tree2.root,
@@ -166,11 +178,17 @@ fn energy_and_charge_counters_within_one_percent() {
     let _writers = [
         Writer::spawn(Duration::from_millis(50), move |t| {
             let microwatt_hours = 40_000_000.0 - 3.0 * t / 3.6e-3;
-            write_atomic(&energy_dir.join("energy_now"), &format!("{}\n", microwatt_hours.round() as i64));
+            write_atomic(
+                &energy_dir.join("energy_now"),
+                &format!("{}\n", microwatt_hours.round() as i64),
+            );
         }),
         Writer::spawn(Duration::from_millis(50), move |t| {
             let microamp_hours = 3_000_000.0 - 0.75 * t / 3.6e-3;
-            write_atomic(&charge_dir.join("charge_counter"), &format!("{}\n", microamp_hours.round() as i64));
+            write_atomic(
+                &charge_dir.join("charge_counter"),
+                &format!("{}\n", microamp_hours.round() as i64),
+            );
         }),
     ];
     for root in [&tree.root, &tree2.root] {

@@ -7,7 +7,9 @@ mod energy_support;
 use std::time::Duration;
 
 use energy_support::*;
-use joule_core::energy::{EnergyConfig, EnergyMeter, EnergySource, Method, SourceKind, WattsPerCoreTable};
+use joule_core::energy::{
+    EnergyConfig, EnergyMeter, EnergySource, Method, SourceKind, WattsPerCoreTable,
+};
 
 /// This process's user + system CPU seconds, read independently of the meter.
 fn process_cpu_seconds() -> f64 {
@@ -54,25 +56,44 @@ fn auto_without_sensors_is_estimated_with_reasons_never_measured() {
     assert_eq!(r.source.kind, SourceKind::Estimate);
     assert!(r.joules > 0.0);
     let skipped: Vec<SourceKind> = r.quality.fell_back_from.iter().map(|f| f.source).collect();
-    assert_eq!(skipped, [SourceKind::Rapl, SourceKind::Battery, SourceKind::Platform, SourceKind::Trace]);
+    assert_eq!(
+        skipped,
+        [SourceKind::Rapl, SourceKind::Battery, SourceKind::Platform, SourceKind::Trace]
+    );
     let reasons: Vec<&str> = r.quality.fell_back_from.iter().map(|f| f.reason.as_str()).collect();
     assert!(reasons[0].starts_with("RAPL: no RAPL zones in "), "{}", reasons[0]);
-    assert!(reasons[1].starts_with("battery: no power_supply of type Battery in "), "{}", reasons[1]);
-    assert!(r.quality.notes.iter().any(|n| n.contains("this is an estimate")), "{:?}", r.quality.notes);
+    assert!(
+        reasons[1].starts_with("battery: no power_supply of type Battery in "),
+        "{}",
+        reasons[1]
+    );
+    assert!(
+        r.quality.notes.iter().any(|n| n.contains("this is an estimate")),
+        "{:?}",
+        r.quality.notes
+    );
     assert!(r.source.description.contains("W per busy core"), "{}", r.source.description);
 
     let json = serde_json::to_string(&r).unwrap();
     assert!(json.contains("\"method\":\"estimated\""), "{json}");
-    assert!(!json.contains("measured\""), "nothing in an estimated reading may say measured: {json}");
+    assert!(
+        !json.contains("measured\""),
+        "nothing in an estimated reading may say measured: {json}"
+    );
 }
 
 #[test]
 fn estimate_is_cpu_time_times_watts_per_core() {
     let _serial = serial();
     let table = WattsPerCoreTable::single(2.0, "test figure");
-    let cfg = EnergyConfig { watts_per_core: table, ..EnergyConfig::with_source(EnergySource::Estimate) };
+    let cfg =
+        EnergyConfig { watts_per_core: table, ..EnergyConfig::with_source(EnergySource::Estimate) };
     let meter = EnergyMeter::new(cfg).unwrap();
-    assert!(meter.source_description().contains("2 W per busy core"), "{}", meter.source_description());
+    assert!(
+        meter.source_description().contains("2 W per busy core"),
+        "{}",
+        meter.source_description()
+    );
 
     let cpu_before = process_cpu_seconds();
     let window = meter.begin("threads");
@@ -90,7 +111,11 @@ fn estimate_is_cpu_time_times_watts_per_core() {
     assert!((r.joules / 2.0 - cpu).abs() <= 0.03, "{} J / 2 W vs {cpu} CPU-s", r.joules);
     assert_close(r.components["cpu"], r.joules, 1e-12, "cpu component");
     assert!(r.quality.notes.iter().any(|n| n.contains("CPU-seconds")), "{:?}", r.quality.notes);
-    assert!(r.quality.notes.iter().any(|n| n.contains("requested explicitly")), "{:?}", r.quality.notes);
+    assert!(
+        r.quality.notes.iter().any(|n| n.contains("requested explicitly")),
+        "{:?}",
+        r.quality.notes
+    );
     assert!(r.quality.fell_back_from.is_empty());
 }
 
@@ -100,5 +125,9 @@ fn idle_window_estimates_almost_nothing() {
     let meter = EnergyMeter::new(EnergyConfig::with_source(EnergySource::Estimate)).unwrap();
     let r = timed_window(&meter, "sleeping", Duration::from_millis(200)).reading;
     let watts = WattsPerCoreTable::builtin().for_this_target().unwrap().watts;
-    assert!(r.joules < 0.05 * watts * r.duration_s, "a sleeping thread uses little CPU: {} J", r.joules);
+    assert!(
+        r.joules < 0.05 * watts * r.duration_s,
+        "a sleeping thread uses little CPU: {} J",
+        r.joules
+    );
 }

@@ -165,7 +165,10 @@ fn missing_and_garbage_counters_fall_back_or_fail_clearly() {
     let empty = TempTree::new("rapl-missing");
     let meter = EnergyMeter::new(config(EnergySource::Auto, &empty.root)).unwrap();
     let reason = &meter.fell_back_from()[0].reason;
-    assert!(reason.starts_with("RAPL: ") && reason.ends_with("class/powercap: missing"), "{reason}");
+    assert!(
+        reason.starts_with("RAPL: ") && reason.ends_with("class/powercap: missing"),
+        "{reason}"
+    );
 
     let tree = TempTree::new("rapl-garbage");
     let zone = rapl_zone(&tree.root, "intel-rapl:0", "package-0", RANGE, 0);

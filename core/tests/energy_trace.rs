@@ -17,7 +17,14 @@ fn unix_now() -> f64 {
 }
 
 /// Writes a CSV with `header`, sampling `row(t)` every `step` seconds over [from, to].
-fn write_trace(path: &Path, header: &str, from: f64, to: f64, step: f64, row: impl Fn(f64) -> String) {
+fn write_trace(
+    path: &Path,
+    header: &str,
+    from: f64,
+    to: f64,
+    step: f64,
+    row: impl Fn(f64) -> String,
+) {
     let mut text = format!("# synthetic monitor trace\n{header}\n");
     let count = ((to - from) / step).ceil() as usize;
     for k in 0..=count {
@@ -58,7 +65,9 @@ fn stepped_power_trace_through_the_meter_within_one_percent() {
     let step_at = now + 0.15;
     // 3 W, then 6 W from `step_at`, sampled every millisecond by the monitor.
     let power = move |t: f64| if t < step_at { 3.0 } else { 6.0 };
-    write_trace(&path, "time,power_mw", now - 1.0, now + 3.0, 0.001, |t| format!("{}", power(t) * 1000.0));
+    write_trace(&path, "time,power_mw", now - 1.0, now + 3.0, 0.001, |t| {
+        format!("{}", power(t) * 1000.0)
+    });
     let meter = EnergyMeter::new(config(EnergySource::Trace(path.clone()), &tree.root)).unwrap();
     assert_eq!(meter.method(), Method::Measured);
     let r = timed_window(&meter, "stepped", Duration::from_millis(300)).reading;
@@ -80,9 +89,14 @@ fn current_and_voltage_columns() {
     let now = unix_now();
     // 500 mA constant, voltage falling linearly from 4.2 V at 0.02 V/s: power is linear.
     let volts = move |t: f64| 4.2 - 0.02 * (t - now);
-    write_trace(&path, "unix_time,current_ma,voltage_v,channel", now - 1.0, now + 3.0, 0.0137, |t| {
-        format!("500,{:.9},main", volts(t))
-    });
+    write_trace(
+        &path,
+        "unix_time,current_ma,voltage_v,channel",
+        now - 1.0,
+        now + 3.0,
+        0.0137,
+        |t| format!("500,{:.9},main", volts(t)),
+    );
     let meter = EnergyMeter::new(config(EnergySource::Trace(path), &tree.root)).unwrap();
     let r = timed_window(&meter, "iv", Duration::from_millis(250)).reading;
     let (a, b) = (r.source.window.start_unix_s, r.source.window.end_unix_s);
@@ -140,7 +154,12 @@ fn trace_still_being_written_is_followed() {
     let meter = EnergyMeter::new(config(EnergySource::Trace(path), &tree.root)).unwrap();
     let r = timed_window(&meter, "live", Duration::from_millis(400)).reading;
     assert!(r.quality.coverage > 0.9, "coverage {}", r.quality.coverage);
-    assert_close(r.joules, 5.0 * r.duration_s * r.quality.coverage, 0.01, "joules over the covered part");
+    assert_close(
+        r.joules,
+        5.0 * r.duration_s * r.quality.coverage,
+        0.01,
+        "joules over the covered part",
+    );
     assert_eq!(r.quality.sensor_errors, 0, "{:?}", r.quality.last_sensor_error);
 }
 
@@ -165,8 +184,15 @@ fn gaps_garbage_and_missing_traces() {
     let r = meter.end(window).unwrap();
     assert_eq!(r.quality.sensor_errors, 1);
     let error = r.quality.last_sensor_error.as_deref().unwrap();
-    assert!(error.contains("short.csv") && error.contains("\"not\" is not a finite number"), "{error}");
-    assert!(r.quality.coverage > 0.05 && r.quality.coverage < 0.5, "coverage {}", r.quality.coverage);
+    assert!(
+        error.contains("short.csv") && error.contains("\"not\" is not a finite number"),
+        "{error}"
+    );
+    assert!(
+        r.quality.coverage > 0.05 && r.quality.coverage < 0.5,
+        "coverage {}",
+        r.quality.coverage
+    );
     assert!(r.quality.notes.iter().any(|n| n.contains("covers")), "{:?}", r.quality.notes);
     assert_close(r.joules, 4.0 * r.duration_s * r.quality.coverage, 0.01, "covered part");
     assert!(r.quality.sensor_too_slow_for_window || r.quality.coverage < 1.0);
@@ -197,7 +223,9 @@ fn baseline_from_a_trace_even_one_written_after_the_fact() {
     let busy_from = now + 0.3;
     let power = move |t: f64| if t < busy_from { 1.0 } else { 4.0 };
     let complete = tree.root.join("complete.csv");
-    write_trace(&complete, "time,power_w", now - 1.0, now + 3.0, 0.001, |t| format!("{}", power(t)));
+    write_trace(&complete, "time,power_w", now - 1.0, now + 3.0, 0.001, |t| {
+        format!("{}", power(t))
+    });
     // The same trace, but the monitor has only flushed its header when the meter starts.
     let late = tree.root.join("late.csv");
     std::fs::write(&late, "time,power_w\n").unwrap();

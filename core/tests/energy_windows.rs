@@ -103,9 +103,12 @@ fn baseline_is_reported_and_subtracted_only_when_asked() {
 
     // Idle above the window's power: clamped to zero, with a note.
     let probe = TestProbe::new(watts(2.0));
-    let meter =
-        EnergyMeter::new(EnergyConfig { baseline_s: 0.1, subtract_baseline: true, ..probe_config(&probe) })
-            .unwrap();
+    let meter = EnergyMeter::new(EnergyConfig {
+        baseline_s: 0.1,
+        subtract_baseline: true,
+        ..probe_config(&probe)
+    })
+    .unwrap();
     probe.set(watts(0.5));
     let r = timed_window(&meter, "below idle", Duration::from_millis(100)).reading;
     assert_eq!(r.joules, 0.0);
@@ -168,11 +171,15 @@ fn failing_probe_is_skipped_by_auto_and_refused_when_asked_for() {
         }
     }
     let empty = TempTree::new("windows-auto-probe");
-    let cfg = EnergyConfig { probe: Some(Arc::new(Broken)), ..config(EnergySource::Auto, &empty.root) };
+    let cfg =
+        EnergyConfig { probe: Some(Arc::new(Broken)), ..config(EnergySource::Auto, &empty.root) };
     let meter = EnergyMeter::new(cfg).unwrap();
     let platform = &meter.fell_back_from()[2];
     assert_eq!(platform.source, SourceKind::Platform);
-    assert_eq!(platform.reason, "platform probe 'broken': BatteryManager returned Integer.MIN_VALUE");
+    assert_eq!(
+        platform.reason,
+        "platform probe 'broken': BatteryManager returned Integer.MIN_VALUE"
+    );
 
     match EnergyMeter::new(config(EnergySource::Platform(Arc::new(Broken)), &empty.root)) {
         Err(EnergyError::SourceUnavailable { backend: SourceKind::Platform, .. }) => {}
@@ -182,9 +189,11 @@ fn failing_probe_is_skipped_by_auto_and_refused_when_asked_for() {
     // A working probe offered to Auto is used after RAPL and battery.
     let probe = TestProbe::new(watts(2.5));
     let offered: Arc<dyn PlatformProbe> = probe.clone();
-    let meter =
-        EnergyMeter::new(EnergyConfig { probe: Some(offered), ..config(EnergySource::Auto, &empty.root) })
-            .unwrap();
+    let meter = EnergyMeter::new(EnergyConfig {
+        probe: Some(offered),
+        ..config(EnergySource::Auto, &empty.root)
+    })
+    .unwrap();
     assert_eq!(meter.source_kind(), SourceKind::Platform);
     assert_eq!(meter.fell_back_from().len(), 2);
 }
@@ -212,7 +221,8 @@ fn windows_belong_to_their_meter_and_none_measures_nothing() {
 fn reading_serializes_with_stable_snake_case_names() {
     let _serial = serial();
     let probe = TestProbe::new(watts(2.0));
-    let meter = EnergyMeter::new(EnergyConfig { baseline_s: 0.05, ..probe_config(&probe) }).unwrap();
+    let meter =
+        EnergyMeter::new(EnergyConfig { baseline_s: 0.05, ..probe_config(&probe) }).unwrap();
     let r = timed_window(&meter, "decode", Duration::from_millis(50)).reading;
     let json = serde_json::to_value(&r).unwrap();
     let keys = |v: &serde_json::Value| {
@@ -238,7 +248,15 @@ fn reading_serializes_with_stable_snake_case_names() {
     );
     assert_eq!(
         keys(&json["source"]),
-        ["baseline", "description", "kind", "paths", "poll_interval_s", "sensor_update_hz", "window"]
+        [
+            "baseline",
+            "description",
+            "kind",
+            "paths",
+            "poll_interval_s",
+            "sensor_update_hz",
+            "window"
+        ]
     );
     assert_eq!(
         keys(&json["quality"]),

@@ -13,7 +13,12 @@ use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
 
 fn engine(context: usize, precision: Precision) -> Arc<Engine> {
     let bytes = synthetic_model(&SyntheticSpec::tiny()).unwrap().to_bytes();
-    let options = EngineOptions { context: Some(context), threads: Some(2), precision, ..EngineOptions::default() };
+    let options = EngineOptions {
+        context: Some(context),
+        threads: Some(2),
+        precision,
+        ..EngineOptions::default()
+    };
     Engine::from_file(GgufFile::from_bytes(&bytes).unwrap(), options).unwrap()
 }
 
@@ -21,7 +26,11 @@ fn opts(max_tokens: usize) -> GenerateOptions {
     GenerateOptions { max_tokens: Some(max_tokens), stop: vec![] }
 }
 
-fn send(s: &mut Session, text: &str, max_tokens: usize) -> (String, joule_core::engine::TurnReport) {
+fn send(
+    s: &mut Session,
+    text: &str,
+    max_tokens: usize,
+) -> (String, joule_core::engine::TurnReport) {
     let mut out = String::new();
     let report = s.send(text, &opts(max_tokens), &mut |p| out.push_str(p)).unwrap();
     (out, report)
@@ -43,7 +52,11 @@ fn a_second_turn_reuses_the_cache_and_answers_as_a_fresh_session_would() {
         let (first, r1) = send(&mut a, "hello there", 12);
         assert_eq!(r1.reused_tokens, 0);
         let (second, r2) = send(&mut a, "and then?", 12);
-        assert!(r2.reused_tokens > r1.prompt_tokens / 2, "turn 2 reused only {} tokens", r2.reused_tokens);
+        assert!(
+            r2.reused_tokens > r1.prompt_tokens / 2,
+            "turn 2 reused only {} tokens",
+            r2.reused_tokens
+        );
         assert_eq!(r2.prefill_tokens + r2.reused_tokens, r2.prompt_tokens);
         assert_eq!(a.messages().len(), 4);
 
@@ -81,7 +94,11 @@ fn cancel_from_another_thread_stops_between_tokens_and_keeps_the_text() {
         .unwrap();
     canceller.join().unwrap();
     assert_eq!(report.stop_reason, StopReason::Cancelled);
-    assert!(report.generated_tokens >= 3 && report.generated_tokens < 400, "{}", report.generated_tokens);
+    assert!(
+        report.generated_tokens >= 3 && report.generated_tokens < 400,
+        "{}",
+        report.generated_tokens
+    );
     assert_eq!(s.messages().len(), 2, "the partial answer is kept");
     assert_eq!(s.messages()[1].content, text);
     // The flag is cleared for the next turn.
@@ -144,7 +161,11 @@ fn stop_strings_end_the_answer_before_they_appear() {
     s.reset();
     let mut text = String::new();
     let report = s
-        .send("hello", &GenerateOptions { max_tokens: Some(24), stop: vec![stop.clone()] }, &mut |p| text.push_str(p))
+        .send(
+            "hello",
+            &GenerateOptions { max_tokens: Some(24), stop: vec![stop.clone()] },
+            &mut |p| text.push_str(p),
+        )
         .unwrap();
     assert_eq!(report.stop_reason, StopReason::StopString, "stop {stop:?} in {full:?}");
     assert_eq!(text, expected);

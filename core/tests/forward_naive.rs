@@ -3,18 +3,21 @@
 //! biases and NEOX rope, cache truncation and eviction with positions kept.
 
 use joule_core::gguf::GgufFile;
-use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
 use joule_core::kernels::Precision;
+use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
 use joule_core::model::{ForwardState, KvCache, Logits, Model, Probe, forward};
 use joule_core::quant;
 use joule_core::threads::ThreadPool;
+
+/// One kept token of a layer's naive KV store: (position, k, v).
+type NaiveSlot = (u32, Vec<f64>, Vec<f64>);
 
 /// A transformer computed one token at a time in f64, with its own KV store.
 struct Naive {
     file: GgufFile,
     spec: SyntheticSpec,
     /// Per layer, per kept token: (position, k, v).
-    cache: Vec<Vec<(u32, Vec<f64>, Vec<f64>)>>,
+    cache: Vec<Vec<NaiveSlot>>,
     next_pos: u32,
     /// Attention probabilities of the last step: per layer, per head.
     last_probs: Vec<Vec<Vec<f64>>>,
@@ -87,7 +90,9 @@ impl Naive {
             let mut k = self.matvec(&n("attn_k.weight"), &xb);
             let mut v = self.matvec(&n("attn_v.weight"), &xb);
             if s.arch == "qwen2" {
-                for (t, name) in [(&mut q, "attn_q.bias"), (&mut k, "attn_k.bias"), (&mut v, "attn_v.bias")] {
+                for (t, name) in
+                    [(&mut q, "attn_q.bias"), (&mut k, "attn_k.bias"), (&mut v, "attn_v.bias")]
+                {
                     let (b, _) = self.tensor(&n(name));
                     t.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
                 }
@@ -102,7 +107,8 @@ impl Naive {
             self.rope(&mut q, pos, base);
             self.rope(&mut k, pos, base);
             self.cache[l].push((pos, k, v));
-            let visible: Vec<bool> = self.cache[l].iter().map(|(p, _, _)| !local || pos - p < 4).collect();
+            let visible: Vec<bool> =
+                self.cache[l].iter().map(|(p, _, _)| !local || pos - p < 4).collect();
             let mut att = vec![0.0; s.n_embd];
             self.last_probs.push(Vec::new());
             for h in 0..s.n_head {
@@ -110,10 +116,17 @@ impl Naive {
                 let qh = &q[h * hd..(h + 1) * hd];
                 let scores: Vec<f64> = self.cache[l]
                     .iter()
-                    .map(|(_, k, _)| qh.iter().zip(&k[kvh * hd..(kvh + 1) * hd]).map(|(a, b)| a * b).sum::<f64>() / (hd as f64).sqrt())
+                    .map(|(_, k, _)| {
+                        qh.iter().zip(&k[kvh * hd..(kvh + 1) * hd]).map(|(a, b)| a * b).sum::<f64>()
+                            / (hd as f64).sqrt()
+                    })
                     .collect();
                 let max = scores.iter().cloned().fold(f64::MIN, f64::max);
-                let e: Vec<f64> = scores.iter().zip(&visible).map(|(s, &v)| if v { (s - max).exp() } else { 0.0 }).collect();
+                let e: Vec<f64> = scores
+                    .iter()
+                    .zip(&visible)
+                    .map(|(s, &v)| if v { (s - max).exp() } else { 0.0 })
+                    .collect();
                 let z: f64 = e.iter().sum();
                 self.last_probs[l].push(e.iter().map(|x| x / z).collect());
                 for ((_, _, v), p) in self.cache[l].iter().zip(&e) {
@@ -132,7 +145,10 @@ impl Naive {
             let u = self.matvec(&n("ffn_up.weight"), &xb);
             let act = |g: f64| {
                 if self.gemma() {
-                    0.5 * g * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (g + 0.044715 * g * g * g)).tanh())
+                    0.5 * g
+                        * (1.0
+                            + ((2.0 / std::f64::consts::PI).sqrt() * (g + 0.044715 * g * g * g))
+                                .tanh())
                 } else {
                     g / (1.0 + (-g).exp())
                 }
@@ -209,14 +225,20 @@ fn llama_with_gqa_matches_the_naive_model() {
 
 #[test]
 fn qwen2_biases_and_neox_rope_match_the_naive_model() {
-    let spec = SyntheticSpec { arch: "qwen2".into(), n_head_kv: 1, tied_output: false, ..SyntheticSpec::tiny() };
+    let spec = SyntheticSpec {
+        arch: "qwen2".into(),
+        n_head_kv: 1,
+        tied_output: false,
+        ..SyntheticSpec::tiny()
+    };
     check_against_naive(spec, 5, 2);
 }
 
 #[test]
 fn gemma3_sliding_windows_norms_and_gelu_match_the_naive_model() {
     // Six layers: five local (window 4, rope base 1e4) and one global (base 1e6).
-    let spec = SyntheticSpec { arch: "gemma3".into(), n_layers: 6, n_head_kv: 1, ..SyntheticSpec::tiny() };
+    let spec =
+        SyntheticSpec { arch: "gemma3".into(), n_layers: 6, n_head_kv: 1, ..SyntheticSpec::tiny() };
     check_against_naive(spec, 5, 2);
 }
 
@@ -280,13 +302,19 @@ fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
     state.set_probe(Probe { layers: None, attention_rows: 2 });
     let mut kv = KvCache::new(&model.config, 16).unwrap();
     forward(&model, &pool, &mut state, &mut kv, &TOKENS[..6], Logits::Last).unwrap();
-    for l in 0..spec.n_layers {
-        for r in 0..2 {
-            for h in 0..spec.n_head {
+    for (r, step_probs) in probs[4..6].iter().enumerate() {
+        assert_eq!(step_probs.len(), spec.n_layers);
+        for (l, layer_probs) in step_probs.iter().enumerate() {
+            assert_eq!(layer_probs.len(), spec.n_head);
+            for (h, want) in layer_probs.iter().enumerate() {
                 let got = state.captured_attention(l, r, h, spec.n_head);
-                let want = &probs[4 + r][l][h];
                 assert_eq!(got.len(), 6);
-                assert_close(&got[..want.len()], want, 1e-5, &format!("layer {l} row {r} head {h}"));
+                assert_close(
+                    &got[..want.len()],
+                    want,
+                    1e-5,
+                    &format!("layer {l} row {r} head {h}"),
+                );
                 assert!(got[want.len()..].iter().all(|&p| p == 0.0));
             }
         }
@@ -296,5 +324,10 @@ fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
     state.set_probe(Probe { layers: Some(1), attention_rows: 1 });
     forward(&model, &pool, &mut state, &mut kv, &TOKENS[..6], Logits::Last).unwrap();
     assert_eq!(state.logit_rows(), 0);
-    assert_close(state.captured_attention(0, 0, 3, spec.n_head), &probs[5][0][3], 1e-5, "prefix layer 0");
+    assert_close(
+        state.captured_attention(0, 0, 3, spec.n_head),
+        &probs[5][0][3],
+        1e-5,
+        "prefix layer 0",
+    );
 }

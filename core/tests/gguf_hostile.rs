@@ -43,7 +43,10 @@ fn sample_writer() -> GgufWriter {
     w.set("test.f64", Value::F64(-2.25));
     w.set("test.strings", Value::Array(Array::String(vec!["a".into(), "".into(), "ü".into()])));
     w.set("test.floats", Value::Array(Array::F32(vec![1.0, -2.0])));
-    w.set("test.nested", Value::Array(Array::Array(vec![Array::I32(vec![1, 2]), Array::Bool(vec![true, false])])));
+    w.set(
+        "test.nested",
+        Value::Array(Array::Array(vec![Array::I32(vec![1, 2]), Array::Bool(vec![true, false])])),
+    );
     w.add_tensor(TensorToWrite {
         name: "a".into(),
         dims: vec![4, 2],
@@ -106,7 +109,10 @@ fn every_truncation_is_an_error_naming_the_place() {
         match e {
             GgufError::BadMagic { .. } => assert!(cut < 4, "cut {cut}: {e}"),
             GgufError::Truncated { offset, bytes_left, needed, .. } => {
-                assert!(cut >= 4 && offset as usize <= cut && bytes_left < needed, "cut {cut}: {e}");
+                assert!(
+                    cut >= 4 && offset as usize <= cut && bytes_left < needed,
+                    "cut {cut}: {e}"
+                );
             }
             GgufError::TensorOutOfBounds { end, file_len, .. } => {
                 assert!(cut > infos && end > file_len, "cut {cut}: {e}");
@@ -125,7 +131,9 @@ fn wrong_magic_and_versions() {
     for version in [0u32, 1, 4, u32::MAX] {
         let mut bytes = sample();
         bytes[4..8].copy_from_slice(&version.to_le_bytes());
-        assert!(matches!(err(&bytes), GgufError::UnsupportedVersion { version: v } if v == version));
+        assert!(
+            matches!(err(&bytes), GgufError::UnsupportedVersion { version: v } if v == version)
+        );
     }
     let mut v2 = sample();
     v2[4..8].copy_from_slice(&2u32.to_le_bytes());
@@ -180,13 +188,22 @@ fn absurd_lengths_unknown_types_and_bad_text() {
     v.extend_from_slice(&8u32.to_le_bytes());
     v.extend_from_slice(&(1u64 << 40).to_le_bytes());
     assert!(matches!(err(&with_raw_value("k", &v)), GgufError::LimitExceeded { .. }));
-    assert!(LARGEST.load(Ordering::Relaxed) < 1 << 20, "a hostile length caused a large allocation");
+    assert!(
+        LARGEST.load(Ordering::Relaxed) < 1 << 20,
+        "a hostile length caused a large allocation"
+    );
     // Unknown value type and array element type.
-    assert!(matches!(err(&with_raw_value("k", &99u32.to_le_bytes())), GgufError::UnknownValueType { type_id: 99, .. }));
+    assert!(matches!(
+        err(&with_raw_value("k", &99u32.to_le_bytes())),
+        GgufError::UnknownValueType { type_id: 99, .. }
+    ));
     let mut v = 9u32.to_le_bytes().to_vec();
     v.extend_from_slice(&13u32.to_le_bytes());
     v.extend_from_slice(&1u64.to_le_bytes());
-    assert!(matches!(err(&with_raw_value("k", &v)), GgufError::UnknownValueType { type_id: 13, .. }));
+    assert!(matches!(
+        err(&with_raw_value("k", &v)),
+        GgufError::UnknownValueType { type_id: 13, .. }
+    ));
     // Invalid UTF-8 in a string value, and a bool that is neither 0 nor 1.
     let mut v = 8u32.to_le_bytes().to_vec();
     v.extend_from_slice(&2u64.to_le_bytes());
@@ -249,7 +266,10 @@ fn tensor_infos_are_validated() {
     for dims in [0u32, 5, u32::MAX] {
         let mut b = good.clone();
         b[at..at + 4].copy_from_slice(&dims.to_le_bytes());
-        assert!(matches!(err(&b), GgufError::BadShape { .. } | GgufError::Truncated { .. }), "n_dims {dims}");
+        assert!(
+            matches!(err(&b), GgufError::BadShape { .. } | GgufError::Truncated { .. }),
+            "n_dims {dims}"
+        );
     }
     let mut b = good.clone();
     b[at + 4..at + 12].copy_from_slice(&0u64.to_le_bytes());
@@ -263,11 +283,21 @@ fn tensor_infos_are_validated() {
 #[test]
 fn duplicates_overlaps_and_alignment() {
     let mut w = one_tensor("w", vec![8], GgmlType::F32, vec![0u8; 32]);
-    w.add_tensor(TensorToWrite { name: "w".into(), dims: vec![8], ggml_type: GgmlType::F32, data: vec![0u8; 32] });
+    w.add_tensor(TensorToWrite {
+        name: "w".into(),
+        dims: vec![8],
+        ggml_type: GgmlType::F32,
+        data: vec![0u8; 32],
+    });
     assert!(matches!(err(&w.to_bytes()), GgufError::DuplicateTensor { .. }));
 
     let mut w = one_tensor("x", vec![8], GgmlType::F32, vec![0u8; 32]);
-    w.add_tensor(TensorToWrite { name: "y".into(), dims: vec![8], ggml_type: GgmlType::F32, data: vec![0u8; 32] });
+    w.add_tensor(TensorToWrite {
+        name: "y".into(),
+        dims: vec![8],
+        ggml_type: GgmlType::F32,
+        data: vec![0u8; 32],
+    });
     let mut b = w.to_bytes();
     let y = info_at(&b, "y") + 8 + 1 + 4 + 8 + 4;
     b[y..y + 8].copy_from_slice(&0u64.to_le_bytes());
@@ -293,7 +323,12 @@ fn duplicates_overlaps_and_alignment() {
 fn a_custom_alignment_is_honoured() {
     let mut w = one_tensor("w", vec![8], GgmlType::F32, vec![7u8; 32]);
     w.set("general.alignment", Value::U32(64));
-    w.add_tensor(TensorToWrite { name: "v".into(), dims: vec![8], ggml_type: GgmlType::F32, data: vec![9u8; 32] });
+    w.add_tensor(TensorToWrite {
+        name: "v".into(),
+        dims: vec![8],
+        ggml_type: GgmlType::F32,
+        data: vec![9u8; 32],
+    });
     let f = GgufFile::from_bytes(&w.to_bytes()).unwrap();
     assert_eq!(f.alignment, 64);
     assert_eq!(f.data_offset % 64, 0);

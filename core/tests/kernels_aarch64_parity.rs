@@ -36,7 +36,8 @@ fn tables() -> Vec<Kernels> {
 /// A random `[n_out, n_in]` matrix quantized to `ty` and repacked.
 fn packed_matrix(ty: GgmlType, n_out: usize, n_in: usize, seed: u64) -> PackedTiles {
     let mut rng = Rng::new(seed);
-    let x: Vec<f32> = (0..n_out * n_in).map(|i| rng.gaussian() * (1.0 + (i % 7) as f32 * 0.3)).collect();
+    let x: Vec<f32> =
+        (0..n_out * n_in).map(|i| rng.gaussian() * (1.0 + (i % 7) as f32 * 0.3)).collect();
     let mut bytes = vec![0u8; ty.row_bytes(n_in as u64).unwrap() as usize * n_out];
     quant::quantize_row(ty, &x, &mut bytes).unwrap();
     pack::pack(ty, &bytes, n_out, n_in).unwrap().unwrap()
@@ -82,24 +83,41 @@ impl Call<'_> {
 }
 
 /// Asserts `got` writes exactly the slots `want` writes, each within `budget` of Σ|w·a|.
-fn check(name: &str, call: &Call, want: &[f32], got: &[f32], w_rows: &[Vec<f64>], a: &[f64], budget: f64) {
+fn check(
+    name: &str,
+    call: &Call,
+    want: &[f32],
+    got: &[f32],
+    w_rows: &[Vec<f64>],
+    a: &[f64],
+    budget: f64,
+) {
     let n_in = w_rows[0].len();
     let row0 = call.groups.start * 8;
     for (i, (&g, &s)) in got.iter().zip(want).enumerate() {
         let (t, r) = (i / call.ld, row0 + i % call.ld);
         if s.to_bits() == UNWRITTEN {
-            assert_eq!(g.to_bits(), UNWRITTEN, "{name}: wrote slot {i} (token {t}) that scalar leaves alone");
+            assert_eq!(
+                g.to_bits(),
+                UNWRITTEN,
+                "{name}: wrote slot {i} (token {t}) that scalar leaves alone"
+            );
             continue;
         }
         assert_ne!(g.to_bits(), UNWRITTEN, "{name}: token {t} row {r} not written");
-        let mag: f64 = w_rows[r].iter().zip(&a[t * n_in..(t + 1) * n_in]).map(|(w, a)| (w * a).abs()).sum();
+        let mag: f64 =
+            w_rows[r].iter().zip(&a[t * n_in..(t + 1) * n_in]).map(|(w, a)| (w * a).abs()).sum();
         let err = (g as f64 - s as f64).abs();
-        assert!(err <= budget * mag, "{name}: token {t} row {r}: {g} vs scalar {s} (Σ|terms| {mag})");
+        assert!(
+            err <= budget * mag,
+            "{name}: token {t} row {r}: {g} vs scalar {s} (Σ|terms| {mag})"
+        );
     }
 }
 
 /// Random shapes: (type, n_out, n_in, n_tok, groups, ld, seed).
-fn shapes() -> impl Strategy<Value = (GgmlType, usize, usize, usize, std::ops::Range<usize>, usize, u64)> {
+fn shapes()
+-> impl Strategy<Value = (GgmlType, usize, usize, usize, std::ops::Range<usize>, usize, u64)> {
     (0..TYPES.len(), 1usize..=41, 1usize..=12, 1usize..=9, any::<u64>(), 0usize..6).prop_flat_map(
         |(ti, n_out, blocks, n_tok, seed, extra_ld)| {
             let ty = TYPES[ti];
@@ -217,20 +235,39 @@ fn exact_matrix(ty: GgmlType, n_out: usize, n_in: usize, rng: &mut Rng) -> Packe
     let n = n_out.div_ceil(8) * per;
     macro_rules! tiles {
         ($variant:ident, $make:expr) => {
-            PackedTiles::$variant(Packed { tiles: (0..n).map(|_| $make).collect(), n_out, n_in, tiles_per_group: per })
+            PackedTiles::$variant(Packed {
+                tiles: (0..n).map(|_| $make).collect(),
+                n_out,
+                n_in,
+                tiles_per_group: per,
+            })
         };
     }
     let d = |rng: &mut Rng| -> [f16; 8] { std::array::from_fn(|_| pow2(rng, -1, 1)) };
-    let m = |rng: &mut Rng| -> [f16; 8] { std::array::from_fn(|_| f16::from_f32(small(rng, -4, 4) as f32)) };
+    let m = |rng: &mut Rng| -> [f16; 8] {
+        std::array::from_fn(|_| f16::from_f32(small(rng, -4, 4) as f32))
+    };
     let q8 = |rng: &mut Rng| -> [i8; 256] { std::array::from_fn(|_| rng.next_u64() as i8) };
     let q6 = |rng: &mut Rng| -> [i8; 256] { std::array::from_fn(|_| small(rng, -32, 31) as i8) };
     let sub = |rng: &mut Rng| -> [u8; 64] { std::array::from_fn(|_| small(rng, 0, 15) as u8) };
     match ty {
         GgmlType::Q4_0 => tiles!(Q4_0, pack::TileQ4_0 { d: d(rng), qs: random_bytes(rng) }),
-        GgmlType::Q4_1 => tiles!(Q4_1, pack::TileQ4_1 { d: d(rng), m: m(rng), qs: random_bytes(rng) }),
-        GgmlType::Q5_0 => tiles!(Q5_0, pack::TileQ5_0 { d: d(rng), qh: random_bytes(rng), qs: random_bytes(rng) }),
+        GgmlType::Q4_1 => {
+            tiles!(Q4_1, pack::TileQ4_1 { d: d(rng), m: m(rng), qs: random_bytes(rng) })
+        }
+        GgmlType::Q5_0 => {
+            tiles!(Q5_0, pack::TileQ5_0 { d: d(rng), qh: random_bytes(rng), qs: random_bytes(rng) })
+        }
         GgmlType::Q5_1 => {
-            tiles!(Q5_1, pack::TileQ5_1 { d: d(rng), m: m(rng), qh: random_bytes(rng), qs: random_bytes(rng) })
+            tiles!(
+                Q5_1,
+                pack::TileQ5_1 {
+                    d: d(rng),
+                    m: m(rng),
+                    qh: random_bytes(rng),
+                    qs: random_bytes(rng)
+                }
+            )
         }
         GgmlType::Q8_0 => tiles!(Q8_0, pack::TileQ8_0 { d: d(rng), qs: q8(rng) }),
         GgmlType::Q4_K => tiles!(Q4_K, {
@@ -282,17 +319,28 @@ fn exact_inputs_give_bit_identical_results() {
             let (w_rows, a) = (rows(&w, n_out, n_in), dequantized_act(&act));
             for t in 0..n_tok {
                 for r in 0..n_out {
-                    let exact: f64 = w_rows[r].iter().zip(&a[t * n_in..(t + 1) * n_in]).map(|(w, a)| w * a).sum();
+                    let exact: f64 = w_rows[r]
+                        .iter()
+                        .zip(&a[t * n_in..(t + 1) * n_in])
+                        .map(|(w, a)| w * a)
+                        .sum();
                     let s = want[t * n_out + r];
                     // The inputs keep every step exact: the scalar kernel must give the
                     // exact product, so equal results below mean equal integer sums.
-                    assert_eq!(s as f64, exact, "{ty} scalar t{t} r{r}: the test's inputs are not exact");
+                    assert_eq!(
+                        s as f64, exact,
+                        "{ty} scalar t{t} r{r}: the test's inputs are not exact"
+                    );
                 }
             }
             for k in &tables {
                 let got = call.run(k);
                 let same = got.iter().zip(&want).all(|(g, s)| g.to_bits() == s.to_bits());
-                assert!(same, "{} {ty} {n_out}x{n_in} x{n_tok}: {got:?} vs scalar {want:?}", k.name);
+                assert!(
+                    same,
+                    "{} {ty} {n_out}x{n_in} x{n_tok}: {got:?} vs scalar {want:?}",
+                    k.name
+                );
             }
         }
     }
@@ -315,7 +363,8 @@ fn detection_matches_the_cpu_the_test_was_told_about() {
     assert!(aarch64::table("avx2").is_none() && !aarch64::supported("scalar"));
     match std::env::var("JOULE_EXPECT_KERNELS") {
         Ok(expected) => {
-            let expected: Vec<&str> = expected.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            let expected: Vec<&str> =
+                expected.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
             assert_eq!(found, expected, "detected tables differ from JOULE_EXPECT_KERNELS");
         }
         Err(_) => eprintln!("JOULE_EXPECT_KERNELS not set: detection checked for consistency only"),

@@ -13,11 +13,17 @@ fn simd_tables() -> Vec<Kernels> {
     static REPORT: std::sync::Once = std::sync::Once::new();
     REPORT.call_once(|| {
         for name in kernels::simd_table_names().iter().filter(|n| kernels::table(n).is_none()) {
-            eprintln!("NOTE: this CPU lacks the '{name}' kernels: their float kernels are NOT tested here");
+            eprintln!(
+                "NOTE: this CPU lacks the '{name}' kernels: their float kernels are NOT tested here"
+            );
         }
     });
-    let tables: Vec<Kernels> = kernels::simd_table_names().iter().filter_map(|n| kernels::table(n)).collect();
-    assert!(!tables.is_empty(), "no SIMD table runs on this CPU: x86_64 needs AVX2, aarch64 always has NEON");
+    let tables: Vec<Kernels> =
+        kernels::simd_table_names().iter().filter_map(|n| kernels::table(n)).collect();
+    assert!(
+        !tables.is_empty(),
+        "no SIMD table runs on this CPU: x86_64 needs AVX2, aarch64 always has NEON"
+    );
     tables
 }
 

@@ -13,7 +13,8 @@ const TYPES: [GgmlType; 8] = pack::PACKED_TYPES;
 /// A random `[n_out, n_in]` matrix quantized to `ty`: (bytes, dequantized values).
 fn matrix(ty: GgmlType, n_out: usize, n_in: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
     let mut rng = Rng::new(seed);
-    let x: Vec<f32> = (0..n_out * n_in).map(|i| rng.gaussian() * (1.0 + (i % 7) as f32 * 0.3)).collect();
+    let x: Vec<f32> =
+        (0..n_out * n_in).map(|i| rng.gaussian() * (1.0 + (i % 7) as f32 * 0.3)).collect();
     let mut bytes = vec![0u8; ty.row_bytes(n_in as u64).unwrap() as usize * n_out];
     quant::quantize_row(ty, &x, &mut bytes).unwrap();
     let mut w = vec![0f32; n_out * n_in];
@@ -57,7 +58,9 @@ fn packing_reports_the_rows_it_is_done_with() {
     let (n_out, n_in) = (2 * pack::RELEASE_ROWS + 40, 32);
     let (bytes, w) = matrix(ty, n_out, n_in, 5);
     let mut calls = Vec::new();
-    let packed = pack::pack_releasing(ty, &bytes, n_out, n_in, &mut |rows| calls.push(rows)).unwrap().expect("packable");
+    let packed = pack::pack_releasing(ty, &bytes, n_out, n_in, &mut |rows| calls.push(rows))
+        .unwrap()
+        .expect("packable");
     assert_eq!(calls, [pack::RELEASE_ROWS, 2 * pack::RELEASE_ROWS, n_out]);
     let mut row = vec![0f32; n_in];
     for r in [0, pack::RELEASE_ROWS - 1, pack::RELEASE_ROWS, n_out - 1] {
@@ -86,9 +89,13 @@ fn integer_kernels_equal_the_f64_product_of_what_they_quantized() {
         for t in 0..n_tok {
             for r in 0..n_out {
                 let terms = (0..n_in).map(|e| w[r * n_in + e] as f64 * a[t * n_in + e]);
-                let (want, mag): (f64, f64) = terms.fold((0.0, 0.0), |(s, m), v| (s + v, m + v.abs()));
+                let (want, mag): (f64, f64) =
+                    terms.fold((0.0, 0.0), |(s, m), v| (s + v, m + v.abs()));
                 let got = out[t * n_out + r] as f64;
-                assert!((got - want).abs() <= 2e-6 * mag + 1e-6, "{ty} t{t} r{r}: {got} vs {want} (scale {mag})");
+                assert!(
+                    (got - want).abs() <= 2e-6 * mag + 1e-6,
+                    "{ty} t{t} r{r}: {got} vs {want} (scale {mag})"
+                );
             }
         }
     }
@@ -133,7 +140,8 @@ fn activation_quantization_follows_the_q8_rule() {
 #[test]
 fn two_level_activations_keep_about_15_bits() {
     let mut rng = Rng::new(11);
-    let x: Vec<f32> = (0..256).map(|i| rng.gaussian() * if i % 37 == 0 { 40.0 } else { 1.0 }).collect();
+    let x: Vec<f32> =
+        (0..256).map(|i| rng.gaussian() * if i % 37 == 0 { 40.0 } else { 1.0 }).collect();
     let (mut hi, mut lo) = (vec![ActQ8::default(); 8], vec![ActQ8::default(); 8]);
     pack::quantize_two_level(pack::quantize_act, &x, &mut hi, &mut lo);
     let mut one = vec![ActQ8::default(); 8];
@@ -144,7 +152,10 @@ fn two_level_activations_keep_about_15_bits() {
             let first = hi[b].d * hi[b].qs[e] as f32;
             let both = first + lo[b].d * lo[b].qs[e] as f32;
             // The second level's step is the first level's / 254 at most.
-            assert!((both - v).abs() <= hi[b].d / 254.0 * 0.5 * 1.0001 + 1e-9, "block {b} elem {e}");
+            assert!(
+                (both - v).abs() <= hi[b].d / 254.0 * 0.5 * 1.0001 + 1e-9,
+                "block {b} elem {e}"
+            );
             assert!((both - v).abs() <= (first - v).abs() + 1e-9);
         }
     }

@@ -44,7 +44,10 @@ fn simd_tables() -> Vec<Kernels> {
             None => {
                 let mut seen = ANNOUNCED.lock().unwrap();
                 if seen.get_or_insert_with(HashSet::new).insert(name) {
-                    let _ = writeln!(std::io::stderr(), "NOTE: this CPU lacks the '{name}' kernels: their parity is NOT tested here");
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "NOTE: this CPU lacks the '{name}' kernels: their parity is NOT tested here"
+                    );
                 }
             }
         }
@@ -54,7 +57,8 @@ fn simd_tables() -> Vec<Kernels> {
 
 #[test]
 fn avx2_is_available_on_every_x86_64_test_machine() {
-    let t = kernels::table("avx2").expect("AVX2+FMA+F16C not detected: a detection regression, or a pre-2013 CPU");
+    let t = kernels::table("avx2")
+        .expect("AVX2+FMA+F16C not detected: a detection regression, or a pre-2013 CPU");
     assert_eq!(t.name, "avx2");
     assert_eq!(kernels::table("scalar").unwrap().name, "scalar");
     assert!(kernels::table("no-such-isa").is_none());
@@ -71,8 +75,10 @@ fn the_process_table_follows_the_environment() {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let forced_scalar = env("JOULE_FORCE_SCALAR").is_some_and(|v| v != "0");
     let wanted = env("JOULE_KERNELS").filter(|n| kernels::table(n).is_some());
-    let best = SIMD_TABLES.iter().rev().copied().find(|n| kernels::table(n).is_some()).unwrap_or("scalar");
-    let expected = if forced_scalar { "scalar".to_string() } else { wanted.unwrap_or(best.to_string()) };
+    let best =
+        SIMD_TABLES.iter().rev().copied().find(|n| kernels::table(n).is_some()).unwrap_or("scalar");
+    let expected =
+        if forced_scalar { "scalar".to_string() } else { wanted.unwrap_or(best.to_string()) };
     assert_eq!(kernels::kernels().name, expected);
 }
 
@@ -96,7 +102,11 @@ fn selection_honours_joule_kernels_and_force_scalar() {
         cmd.envs(vars.iter().copied());
         let out = cmd.output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && text.contains("1 passed"), "{vars:?}:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{vars:?}:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -104,14 +114,16 @@ fn selection_honours_joule_kernels_and_force_scalar() {
 // Random realistic matrices: quantized by the ggml quantizers, then packed.
 
 fn packed_matrix(ty: GgmlType, n_out: usize, n_in: usize, rng: &mut Rng) -> PackedTiles {
-    let x: Vec<f32> = (0..n_out * n_in).map(|i| rng.gaussian() * (0.5 + (i % 5) as f32 * 0.4)).collect();
+    let x: Vec<f32> =
+        (0..n_out * n_in).map(|i| rng.gaussian() * (0.5 + (i % 5) as f32 * 0.4)).collect();
     let mut bytes = vec![0u8; ty.row_bytes(n_in as u64).unwrap() as usize * n_out];
     quant::quantize_row(ty, &x, &mut bytes).unwrap();
     pack::pack(ty, &bytes, n_out, n_in).unwrap().expect("packable")
 }
 
 fn activations(n_tok: usize, n_in: usize, rng: &mut Rng) -> Vec<ActQ8> {
-    let x: Vec<f32> = (0..n_tok * n_in).map(|i| rng.gaussian() * if i % 97 == 0 { 20.0 } else { 2.0 }).collect();
+    let x: Vec<f32> =
+        (0..n_tok * n_in).map(|i| rng.gaussian() * if i % 97 == 0 { 20.0 } else { 2.0 }).collect();
     let mut q = vec![ActQ8::default(); x.len() / 32];
     pack::quantize_act(&x, &mut q);
     q
@@ -166,15 +178,36 @@ fn compare(p: &PackedTiles, act: &[ActQ8], call: &Call) -> Result<(), TestCaseEr
         let got = call.run(&k, p, act);
         for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
             let (t, row) = (i / call.ld, call.g0 * ROWS + i % call.ld);
-            let what = if w.to_bits() == SENTINEL || row >= n_out { "must not write" } else { "differs" };
-            prop_assert_eq!(g.to_bits(), w.to_bits(), "{}: t{} row{} (n_out {}): {} vs scalar {}: {}", k.name, t, row, n_out, g, w, what);
+            let what =
+                if w.to_bits() == SENTINEL || row >= n_out { "must not write" } else { "differs" };
+            prop_assert_eq!(
+                g.to_bits(),
+                w.to_bits(),
+                "{}: t{} row{} (n_out {}): {} vs scalar {}: {}",
+                k.name,
+                t,
+                row,
+                n_out,
+                g,
+                w,
+                what
+            );
         }
     }
     Ok(())
 }
 
 fn gemm_case() -> impl Strategy<Value = (usize, usize, usize, usize, usize, usize, usize, u64)> {
-    (0..TYPES.len(), 1..=45usize, 1..=48usize, 1..=9usize, 0..8usize, 0..8usize, 0..=5usize, any::<u64>())
+    (
+        0..TYPES.len(),
+        1..=45usize,
+        1..=48usize,
+        1..=9usize,
+        0..8usize,
+        0..8usize,
+        0..=5usize,
+        any::<u64>(),
+    )
 }
 
 proptest! {
@@ -203,7 +236,13 @@ fn quant(rng: &mut Rng, mode: u64, lo: i32, hi: i32) -> i32 {
     match mode {
         0 => hi,
         1 => lo,
-        2 => if rng.next_u64() & 1 == 0 { lo } else { hi },
+        2 => {
+            if rng.next_u64() & 1 == 0 {
+                lo
+            } else {
+                hi
+            }
+        }
         _ => lo + (rng.next_u64() % (hi - lo + 1) as u64) as i32,
     }
 }
@@ -220,7 +259,9 @@ fn exact_matrix(ty: GgmlType, n_out: usize, n_in: usize, rng: &mut Rng) -> Packe
     let groups = n_out.div_ceil(ROWS);
     let per_group = n_in / ty.block_size();
     let d: Vec<f16> = (0..groups * ROWS).map(|_| f16::from_f32(pow2(rng, -3, 3))).collect();
-    let m_of = |rng: &mut Rng, d: f16| f16::from_f32(d.to_f32() * (rng.next_u64() % 33) as f32 - 16.0 * d.to_f32());
+    let m_of = |rng: &mut Rng, d: f16| {
+        f16::from_f32(d.to_f32() * (rng.next_u64() % 33) as f32 - 16.0 * d.to_f32())
+    };
     macro_rules! tiles {
         ($ty:ty, |$t:ident, $g:ident, $rng:ident| $fill:block) => {{
             let mut tiles = Vec::new();
@@ -244,8 +285,12 @@ fn exact_matrix(ty: GgmlType, n_out: usize, n_in: usize, rng: &mut Rng) -> Packe
             let bits = if matches!(ty, GgmlType::Q5_0 | GgmlType::Q5_1) { 5 } else { 4 };
             let fill = |rng: &mut Rng, qs: &mut pack::Nibbles, qh: &mut pack::HighBits| {
                 let v = bytes(rng, 256, 0, (1 << bits) - 1);
-                qs.iter_mut().enumerate().for_each(|(i, b)| *b = (v[2 * i] & 15 | (v[2 * i + 1] & 15) << 4) as u8);
-                qh.iter_mut().enumerate().for_each(|(i, b)| *b = (0..8).map(|j| ((v[(8 * i + j) % 256] >> 4) & 1) << j).sum::<i32>() as u8);
+                qs.iter_mut()
+                    .enumerate()
+                    .for_each(|(i, b)| *b = (v[2 * i] & 15 | (v[2 * i + 1] & 15) << 4) as u8);
+                qh.iter_mut().enumerate().for_each(|(i, b)| {
+                    *b = (0..8).map(|j| ((v[(8 * i + j) % 256] >> 4) & 1) << j).sum::<i32>() as u8
+                });
             };
             match ty {
                 GgmlType::Q4_0 => PackedTiles::Q4_0(tiles!(pack::TileQ4_0, |t, g, rng| {
@@ -278,7 +323,12 @@ fn exact_matrix(ty: GgmlType, n_out: usize, n_in: usize, rng: &mut Rng) -> Packe
             t.qs.iter_mut().zip(v).for_each(|(q, v)| *q = v as i8);
         })),
         GgmlType::Q4_K | GgmlType::Q5_K => {
-            let fill = |rng: &mut Rng, d: &[f16], t_d: &mut [f16; 8], dmin: &mut [f16; 8], sc: &mut [u8; 64], m: &mut [u8; 64]| {
+            let fill = |rng: &mut Rng,
+                        d: &[f16],
+                        t_d: &mut [f16; 8],
+                        dmin: &mut [f16; 8],
+                        sc: &mut [u8; 64],
+                        m: &mut [u8; 64]| {
                 t_d.copy_from_slice(d);
                 dmin.copy_from_slice(d);
                 sc.iter_mut().for_each(|s| *s = (rng.next_u64() % 8) as u8);
@@ -286,9 +336,14 @@ fn exact_matrix(ty: GgmlType, n_out: usize, n_in: usize, rng: &mut Rng) -> Packe
             };
             let nib = |rng: &mut Rng, qs: &mut pack::Nibbles, qh: Option<&mut pack::HighBits>| {
                 let v = bytes(rng, 256, 0, if qh.is_some() { 31 } else { 15 });
-                qs.iter_mut().enumerate().for_each(|(i, b)| *b = (v[2 * i] & 15 | (v[2 * i + 1] & 15) << 4) as u8);
+                qs.iter_mut()
+                    .enumerate()
+                    .for_each(|(i, b)| *b = (v[2 * i] & 15 | (v[2 * i + 1] & 15) << 4) as u8);
                 if let Some(qh) = qh {
-                    qh.iter_mut().enumerate().for_each(|(i, b)| *b = (0..8).map(|j| ((v[(8 * i + j) % 256] >> 4) & 1) << j).sum::<i32>() as u8);
+                    qh.iter_mut().enumerate().for_each(|(i, b)| {
+                        *b = (0..8).map(|j| ((v[(8 * i + j) % 256] >> 4) & 1) << j).sum::<i32>()
+                            as u8
+                    });
                 }
             };
             if ty == GgmlType::Q4_K {
@@ -401,7 +456,11 @@ fn assert_act_identical(name: &str, x: &[f32]) {
         let mut got = vec![ActQ8 { d: f32::NAN, sum: i32::MIN, qs: [99; 32] }; want.len()];
         (k.quantize_act)(x, &mut got);
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!(g.d.to_bits() == w.d.to_bits() && g.sum == w.sum && g.qs == w.qs, "{} {name} block {i}: {g:?} vs {w:?}", k.name);
+            assert!(
+                g.d.to_bits() == w.d.to_bits() && g.sum == w.sum && g.qs == w.qs,
+                "{} {name} block {i}: {g:?} vs {w:?}",
+                k.name
+            );
         }
     }
 }
@@ -413,13 +472,30 @@ fn quantize_act_is_bit_identical_on_special_blocks() {
         ("negative zeros", vec![-0.0; 32]),
         // d = 1: every value is an exact tie, rounded away from zero.
         ("ties", (0..32).map(|i| if i == 0 { 127.0 } else { (i as f32 - 16.0) + 0.5 }).collect()),
-        ("ties below 1", (0..32).map(|i| if i == 0 { -127.0 } else { [0.5, -0.5, 1.5, -1.5, 0.49999997, -0.49999997][i % 6] }).collect()),
+        (
+            "ties below 1",
+            (0..32)
+                .map(|i| {
+                    if i == 0 {
+                        -127.0
+                    } else {
+                        [0.5, -0.5, 1.5, -1.5, 0.49999997, -0.49999997][i % 6]
+                    }
+                })
+                .collect(),
+        ),
         ("one value", (0..32).map(|i| if i == 5 { -3.0 } else { 0.0 }).collect()),
         ("nan", (0..32).map(|i| if i % 7 == 0 { f32::NAN } else { i as f32 }).collect()),
-        ("infinity", (0..32).map(|i| if i == 3 { f32::INFINITY } else { i as f32 - 9.0 }).collect()),
+        (
+            "infinity",
+            (0..32).map(|i| if i == 3 { f32::INFINITY } else { i as f32 - 9.0 }).collect(),
+        ),
         ("-infinity", (0..32).map(|i| if i == 3 { f32::NEG_INFINITY } else { i as f32 }).collect()),
         // 1 / d overflows to infinity: quants saturate, zeros become NaN then 0.
-        ("subnormal scale", (0..32).map(|i| if i % 3 == 0 { 0.0 } else { (i as f32 - 16.0) * 1e-39 }).collect()),
+        (
+            "subnormal scale",
+            (0..32).map(|i| if i % 3 == 0 { 0.0 } else { (i as f32 - 16.0) * 1e-39 }).collect(),
+        ),
         ("tiny", (0..32).map(|i| (i as f32 - 16.0) * 1e-44).collect()),
         ("huge", (0..32).map(|i| (i as f32 - 16.0) * 1e37).collect()),
         ("max", (0..32).map(|i| if i % 2 == 0 { f32::MAX } else { -f32::MAX }).collect()),

@@ -15,7 +15,10 @@ fn tiny() -> GgufWriter {
 fn load(w: &GgufWriter) -> Result<(), Error> {
     let file = GgufFile::from_bytes(&w.to_bytes())?;
     for precision in [Precision::Exact, Precision::Fast] {
-        Engine::from_file(file.clone(), EngineOptions { precision, threads: Some(1), ..EngineOptions::default() })?;
+        Engine::from_file(
+            file.clone(),
+            EngineOptions { precision, threads: Some(1), ..EngineOptions::default() },
+        )?;
     }
     Ok(())
 }
@@ -43,7 +46,10 @@ fn a_missing_key_is_named() {
     }
     w.metadata = md;
     let e = load(&w).unwrap_err();
-    assert!(matches!(&e, Error::Gguf(GgufError::MissingKey { key }) if key == "llama.block_count"), "{e}");
+    assert!(
+        matches!(&e, Error::Gguf(GgufError::MissingKey { key }) if key == "llama.block_count"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -51,7 +57,10 @@ fn a_missing_tensor_is_named() {
     let mut w = tiny();
     w.tensors.retain(|t| t.name != "blk.1.ffn_up.weight");
     let e = load(&w).unwrap_err();
-    assert!(matches!(&e, Error::Gguf(GgufError::MissingTensor { name }) if name == "blk.1.ffn_up.weight"), "{e}");
+    assert!(
+        matches!(&e, Error::Gguf(GgufError::MissingTensor { name }) if name == "blk.1.ffn_up.weight"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -59,12 +68,16 @@ fn a_tensor_shape_that_disagrees_with_the_metadata_is_refused() {
     let mut w = tiny();
     w.set("llama.feed_forward_length", Value::U32(128));
     let e = load(&w).unwrap_err();
-    assert!(matches!(&e, Error::Gguf(GgufError::BadShape { name, .. }) if name.contains("ffn_gate")), "{e}");
+    assert!(
+        matches!(&e, Error::Gguf(GgufError::BadShape { name, .. }) if name.contains("ffn_gate")),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_tensor_type_joule_cannot_compute_with_is_named() {
-    let spec = SyntheticSpec { n_embd: 256, n_head: 4, n_head_kv: 4, n_ff: 256, ..SyntheticSpec::tiny() };
+    let spec =
+        SyntheticSpec { n_embd: 256, n_head: 4, n_head_kv: 4, n_ff: 256, ..SyntheticSpec::tiny() };
     let mut w = synthetic_model(&spec).unwrap();
     let t = w.tensors.iter_mut().find(|t| t.name == "blk.0.attn_q.weight").unwrap();
     t.ggml_type = GgmlType::Q2_K;
@@ -111,8 +124,16 @@ fn a_truncated_real_model_is_refused_at_load() {
     for cut in [10, 4096, bytes.len() / 2, bytes.len() - 1] {
         let p = dir.join("cut.gguf");
         std::fs::write(&p, &bytes[..cut]).unwrap();
-        let e = Engine::load(&p, EngineOptions::default()).err().expect("a truncated file must not load");
-        assert!(matches!(e, Error::Gguf(GgufError::Truncated { .. } | GgufError::TensorOutOfBounds { .. })), "cut {cut}: {e}");
+        let e = Engine::load(&p, EngineOptions::default())
+            .err()
+            .expect("a truncated file must not load");
+        assert!(
+            matches!(
+                e,
+                Error::Gguf(GgufError::Truncated { .. } | GgufError::TensorOutOfBounds { .. })
+            ),
+            "cut {cut}: {e}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     let missing = Engine::load(dir.join("nope.gguf"), EngineOptions::default()).err().unwrap();
@@ -120,8 +141,10 @@ fn a_truncated_real_model_is_refused_at_load() {
 }
 
 fn joule_tests_model() -> std::path::PathBuf {
-    let dir = std::env::var_os("JOULE_MODEL_DIR")
-        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"), Into::into);
+    let dir = std::env::var_os("JOULE_MODEL_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"),
+        Into::into,
+    );
     let p = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(p.exists(), "{} is missing: run `cargo run -p joule-cli -- fetch`", p.display());
     p

@@ -156,7 +156,10 @@ fn per_value_error_is_within_half_a_step() {
                 let clamped = !affine && ty != GgmlType::Q8_0 && a.abs() > clamp_at + 0.5 * step;
                 let limit = if clamped { a.abs() - clamp_at } else { 0.5 * step };
                 let err = (a - b2).abs();
-                assert!(err <= limit + slack, "{ty} block {b} element {i}: {a} -> {b2}, step {step}");
+                assert!(
+                    err <= limit + slack,
+                    "{ty} block {b} element {i}: {a} -> {b2}, step {step}"
+                );
             }
         }
     }
@@ -199,7 +202,8 @@ fn integer_dot(ty: GgmlType, w_bytes: &[u8], w: &[f32], x: &[f32]) -> (f32, f64)
     let abs_wx: f64 = w.iter().zip(x).map(|(&a, &b)| (a as f64 * b as f64).abs()).sum();
     let budget = |block: usize, scales: Vec<f32>| -> f64 {
         let abs_sum = |wb: &[f32]| wb.iter().map(|v| v.abs() as f64).sum::<f64>();
-        let act: f64 = w.chunks(block).zip(scales).map(|(wb, d)| d.abs() as f64 / 2.0 * abs_sum(wb)).sum();
+        let act: f64 =
+            w.chunks(block).zip(scales).map(|(wb, d)| d.abs() as f64 / 2.0 * abs_sum(wb)).sum();
         act + 1e-5 * abs_wx
     };
     match quant::activation_kind(ty).unwrap() {
@@ -262,7 +266,10 @@ fn integer_dots_stay_within_the_activation_budget() {
             let (got, budget) = integer_dot(ty, &w_bytes, &w, &x);
             let exact = f64_dot(&w, &x);
             let err = (got as f64 - exact).abs();
-            assert!(err <= budget, "{ty} trial {trial}: {got} vs {exact}, error {err} over budget {budget}");
+            assert!(
+                err <= budget,
+                "{ty} trial {trial}: {got} vs {exact}, error {err} over budget {budget}"
+            );
         }
     }
 }
@@ -308,13 +315,19 @@ fn exact_block_terms(ty: GgmlType, w: &[u8], x: &[f32]) -> Vec<(f64, f64)> {
         GgmlType::Q4_K => std::iter::zip(aligned::<BlockQ4_K>(w), q8k())
             .map(|(w, a)| {
                 let (scaled, mins) = q4_k::superblock_dot(&w, &a);
-                two(f(w.d.to_f32()) * f(a.d) * scaled as f64, -f(w.dmin.to_f32()) * f(a.d) * mins as f64)
+                two(
+                    f(w.d.to_f32()) * f(a.d) * scaled as f64,
+                    -f(w.dmin.to_f32()) * f(a.d) * mins as f64,
+                )
             })
             .collect(),
         GgmlType::Q5_K => std::iter::zip(aligned::<BlockQ5_K>(w), q8k())
             .map(|(w, a)| {
                 let (scaled, mins) = q5_k::superblock_dot(&w, &a);
-                two(f(w.d.to_f32()) * f(a.d) * scaled as f64, -f(w.dmin.to_f32()) * f(a.d) * mins as f64)
+                two(
+                    f(w.d.to_f32()) * f(a.d) * scaled as f64,
+                    -f(w.dmin.to_f32()) * f(a.d) * mins as f64,
+                )
             })
             .collect(),
         GgmlType::Q6_K => std::iter::zip(aligned::<BlockQ6_K>(w), q8k())
@@ -353,7 +366,10 @@ fn integer_dots_are_exact_for_activations_on_the_grid() {
             );
             let (got, _) = integer_dot(ty, &w_bytes, &w, &x);
             let tol = (terms.len() + 3) as f64 * 2f64.powi(-24) * magnitude;
-            assert!((got as f64 - exact).abs() <= tol, "{ty}: vec_dot {got} vs exact {exact} (tol {tol})");
+            assert!(
+                (got as f64 - exact).abs() <= tol,
+                "{ty}: vec_dot {got} vs exact {exact} (tol {tol})"
+            );
         }
     }
 }

@@ -78,18 +78,27 @@ fn array_lengths_must_match_the_tokens() {
     md.insert("tokenizer.ggml.token_type", Value::Array(Array::I32(vec![1, 1, 1])));
     let e = error(&md);
     let key = "tokenizer.ggml.token_type";
-    assert!(matches!(e, TokenizerError::LengthMismatch { key: k, found: 3, expected: 4 } if k == key), "{e}");
+    assert!(
+        matches!(e, TokenizerError::LengthMismatch { key: k, found: 3, expected: 4 } if k == key),
+        "{e}"
+    );
     assert!(e.to_string().contains("tokenizer.ggml.token_type has 3 entries"));
 
     let mut md = spm();
     md.insert("tokenizer.ggml.scores", Value::Array(Array::F32(vec![0.0; 6])));
     let e = error(&md);
     let key = "tokenizer.ggml.scores";
-    assert!(matches!(e, TokenizerError::LengthMismatch { key: k, found: 6, .. } if k == key), "{e}");
+    assert!(
+        matches!(e, TokenizerError::LengthMismatch { key: k, found: 6, .. } if k == key),
+        "{e}"
+    );
 
     let mut md = spm();
     md.insert("tokenizer.ggml.scores", strings(&["x"; 5]));
-    assert!(matches!(error(&md), TokenizerError::WrongArrayType { key: "tokenizer.ggml.scores", .. }));
+    assert!(matches!(
+        error(&md),
+        TokenizerError::WrongArrayType { key: "tokenizer.ggml.scores", .. }
+    ));
 
     let mut md = spm();
     md.insert("tokenizer.ggml.token_type", Value::Array(Array::F32(vec![1.0; 5])));
@@ -110,7 +119,9 @@ fn special_ids_must_be_in_the_vocabulary() {
         let short = key.trim_start_matches("tokenizer.ggml.");
         match &e {
             TokenizerError::SpecialIdOutOfRange { key: k, n_vocab: 4, .. } => assert_eq!(*k, short),
-            TokenizerError::Metadata(GgufError::ValueOutOfRange { key: k, .. }) => assert_eq!(k, key),
+            TokenizerError::Metadata(GgufError::ValueOutOfRange { key: k, .. }) => {
+                assert_eq!(k, key)
+            }
             other => panic!("{key}: {other}"),
         }
         assert!(e.to_string().contains(short), "{e}");
@@ -129,7 +140,10 @@ fn adding_a_token_the_vocabulary_lacks_is_refused() {
     md.insert("tokenizer.ggml.add_bos_token", Value::Bool(true));
     let e = error(&md);
     let bos_key = "tokenizer.ggml.bos_token_id";
-    assert!(matches!(e, TokenizerError::MissingSpecialToken { id_key, .. } if id_key == bos_key), "{e}");
+    assert!(
+        matches!(e, TokenizerError::MissingSpecialToken { id_key, .. } if id_key == bos_key),
+        "{e}"
+    );
 }
 
 #[test]

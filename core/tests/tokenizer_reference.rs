@@ -74,11 +74,7 @@ fn gemma3() -> &'static Tokenizer {
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .expect("token list")
-        .iter()
-        .map(|t| t.as_u64().expect("token id") as u32)
-        .collect()
+    v.as_array().expect("token list").iter().map(|t| t.as_u64().expect("token id") as u32).collect()
 }
 
 /// Encodes and decodes every `(text, parse_special) -> tokens` case; reports all
@@ -94,7 +90,8 @@ fn check_cases(tok: &Tokenizer, cases: &[(String, bool, Vec<u32>)]) {
         }
         let back = tok.decode(expected, *parse_special);
         if &back != text {
-            failures.push(format!("decode({expected:?}, {parse_special}) = {back:?}, want {text:?}"));
+            failures
+                .push(format!("decode({expected:?}, {parse_special}) = {back:?}, want {text:?}"));
         }
     }
     let (n, total) = (failures.len(), cases.len());
@@ -114,7 +111,9 @@ fn tokenizer_cases(file: &str) -> Vec<(String, bool, Vec<u32>)> {
 fn prompt_cases(file: &str) -> Vec<(String, bool, Vec<u32>)> {
     reference_lines(file)
         .iter()
-        .map(|c| (c["prompt"].as_str().expect("prompt").to_string(), true, ids(&c["prompt_tokens"])))
+        .map(|c| {
+            (c["prompt"].as_str().expect("prompt").to_string(), true, ids(&c["prompt_tokens"]))
+        })
         .collect()
 }
 
@@ -157,7 +156,8 @@ fn adversarial_texts_match_llama_cpp() {
                 let got = tok.encode(text, parse_special).expect("encodes");
                 total += 1;
                 if got != want {
-                    failures.push(format!("{model} {mode} {text:?}\n   got {got:?}\n  want {want:?}"));
+                    failures
+                        .push(format!("{model} {mode} {text:?}\n   got {got:?}\n  want {want:?}"));
                 }
             }
         }

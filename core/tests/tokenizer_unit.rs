@@ -141,7 +141,10 @@ fn pre_tokenizer_choice_changes_the_split() {
     let gpt2 = Tokenizer::from_gguf(&vocab.metadata("gpt-2")).unwrap();
     assert_eq!(gpt2.encode("123", false).unwrap(), vec![bid(&gpt2, "123")]);
     let smollm = Tokenizer::from_gguf(&vocab.metadata("smollm")).unwrap();
-    assert_eq!(smollm.encode("123", false).unwrap(), ["1", "2", "3"].map(|t| bid(&smollm, t)).to_vec());
+    assert_eq!(
+        smollm.encode("123", false).unwrap(),
+        ["1", "2", "3"].map(|t| bid(&smollm, t)).to_vec()
+    );
     // Llama 3 groups digits by three and ignores merges for whole pre-tokens in the vocabulary.
     let llama3 = Tokenizer::from_gguf(&vocab.metadata("llama-bpe")).unwrap();
     assert!(llama3.add_bos(), "llama-bpe vocabularies add BOS by default");
@@ -316,7 +319,10 @@ fn spm_merges_highest_score_first() {
     assert!(tok.add_bos() && !tok.add_eos());
     // "he" (-1) goes first, so " h" (-5) never forms and " hello" is reached.
     assert_eq!(tok.encode(" hello", false).unwrap(), vec![sid(&tok, " hello")]);
-    assert_eq!(tok.encode("hello hello", false).unwrap(), vec![sid(&tok, "hello"), sid(&tok, " hello")]);
+    assert_eq!(
+        tok.encode("hello hello", false).unwrap(),
+        vec![sid(&tok, "hello"), sid(&tok, " hello")]
+    );
     // Equal scores: the leftmost pair merges first.
     assert_eq!(tok.encode("aaa", false).unwrap(), vec![sid(&tok, "aa"), sid(&tok, "a")]);
 }

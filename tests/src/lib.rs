@@ -17,7 +17,8 @@ fn repo_root() -> PathBuf {
 
 /// `$JOULE_MODEL_DIR/<name>` or `<repo>/models/<name>`; panics with how to get it.
 pub fn model_path(name: &str) -> PathBuf {
-    let dir = std::env::var_os("JOULE_MODEL_DIR").map_or_else(|| repo_root().join("models"), PathBuf::from);
+    let dir = std::env::var_os("JOULE_MODEL_DIR")
+        .map_or_else(|| repo_root().join("models"), PathBuf::from);
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -32,7 +33,11 @@ pub fn reference_path(name: &str) -> PathBuf {
     let dir = std::env::var_os("JOULE_REFERENCE_DIR")
         .map_or_else(|| repo_root().join("..").join("shared").join("reference"), PathBuf::from);
     let path = dir.join(name);
-    assert!(path.exists(), "reference file {} is missing (set JOULE_REFERENCE_DIR to the shared/reference folder)", path.display());
+    assert!(
+        path.exists(),
+        "reference file {} is missing (set JOULE_REFERENCE_DIR to the shared/reference folder)",
+        path.display()
+    );
     path
 }
 
@@ -40,7 +45,10 @@ pub fn reference_path(name: &str) -> PathBuf {
 pub fn read_jsonl(name: &str) -> Vec<Value> {
     let path = reference_path(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("valid JSON line")).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("valid JSON line"))
+        .collect()
 }
 
 /// A JSON array of integers as token ids.

@@ -13,7 +13,12 @@ use joule_tests::{SMOLLM2, ids, model_path, read_jsonl, top};
 use serde_json::Value;
 
 fn engine(precision: Precision) -> Arc<Engine> {
-    let options = EngineOptions { precision, context: Some(512), threads: Some(2), ..EngineOptions::default() };
+    let options = EngineOptions {
+        precision,
+        context: Some(512),
+        threads: Some(2),
+        ..EngineOptions::default()
+    };
     Engine::load(model_path(SMOLLM2), options).expect("load SmolLM2")
 }
 
@@ -61,7 +66,8 @@ fn greedy_generation_equals_the_float_reference() {
         let want = ids(&chat["f32"]["greedy"]);
         let mut session = engine.session().unwrap();
         let opts = GenerateOptions { max_tokens: Some(want.len()), stop: vec![] };
-        let (report, got) = session.complete_tokens(&ids(&chat["prompt_tokens"]), &opts, &mut |_| {}).unwrap();
+        let (report, got) =
+            session.complete_tokens(&ids(&chat["prompt_tokens"]), &opts, &mut |_| {}).unwrap();
         // The reference lists the end-of-generation token it stopped on; we stop on it
         // without emitting it.
         match want.split_last() {
@@ -93,7 +99,9 @@ fn fast_path_is_no_further_from_the_float_reference_than_llama_cpp() {
         for i in 0..=agree.min(greedy.len() - 1) {
             let llama_top = top(&chat["llamacpp"]["top10"][i]);
             for (id, want) in top(&chat["f32"]["top10"][i]).into_iter().take(5) {
-                let Some(&(_, theirs_lp)) = llama_top.iter().find(|(t, _)| *t == id) else { continue };
+                let Some(&(_, theirs_lp)) = llama_top.iter().find(|(t, _)| *t == id) else {
+                    continue;
+                };
                 ours += (steps[i][id as usize] - want).abs() as f64;
                 theirs += (theirs_lp - want).abs() as f64;
                 n += 1;
@@ -101,7 +109,12 @@ fn fast_path_is_no_further_from_the_float_reference_than_llama_cpp() {
         }
     }
     let (ours, theirs) = (ours / n as f64, theirs / n as f64);
-    eprintln!("fast path mean |Δ log-prob| {ours:.4}; llama.cpp {theirs:.4} (over {n} comparisons)");
+    eprintln!(
+        "fast path mean |Δ log-prob| {ours:.4}; llama.cpp {theirs:.4} (over {n} comparisons)"
+    );
     assert!(n > 300, "too few comparable steps: {n}");
-    assert!(ours <= theirs, "fast path {ours:.4} is further from the float reference than llama.cpp ({theirs:.4})");
+    assert!(
+        ours <= theirs,
+        "fast path {ours:.4} is further from the float reference than llama.cpp ({theirs:.4})"
+    );
 }

@@ -34,7 +34,9 @@ impl TemplateError {
     /// The template line the error points at, when known.
     pub fn line(&self) -> Option<usize> {
         match self {
-            Self::Syntax { line, .. } | Self::Raised { line, .. } | Self::Render { line, .. } => *line,
+            Self::Syntax { line, .. } | Self::Raised { line, .. } | Self::Render { line, .. } => {
+                *line
+            }
             Self::Metadata(_) => None,
         }
     }

@@ -83,15 +83,25 @@ fn not_serializable(value: &Value) -> Error {
         ValueKind::Undefined => "Undefined".to_string(),
         kind => kind.to_string(),
     };
-    Error::new(ErrorKind::InvalidOperation, format!("Object of type {type_name} is not JSON serializable"))
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("Object of type {type_name} is not JSON serializable"),
+    )
 }
 
-fn write_json(out: &mut String, value: &Value, style: &JsonStyle, depth: usize) -> Result<(), Error> {
+fn write_json(
+    out: &mut String,
+    value: &Value,
+    style: &JsonStyle,
+    depth: usize,
+) -> Result<(), Error> {
     match value.kind() {
         ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if value.is_true() { "true" } else { "false" }),
         ValueKind::Number => out.push_str(&number_text(value, true)),
-        ValueKind::String => write_json_string(out, value.as_str().unwrap_or_default(), style.ensure_ascii),
+        ValueKind::String => {
+            write_json_string(out, value.as_str().unwrap_or_default(), style.ensure_ascii)
+        }
         ValueKind::Seq | ValueKind::Iterable => {
             let items: Vec<Value> = value.try_iter()?.collect();
             write_container(out, '[', ']', &items, style, depth, |out, item, depth| {

@@ -8,7 +8,8 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const WEEKDAYS: [&str; 7] =
+    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 const MONTHS: [&str; 12] = [
     "January",
     "February",
@@ -75,7 +76,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let mp = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
@@ -89,7 +91,8 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let era = year.div_euclid(400);
     let year_of_era = year.rem_euclid(400);
     let month = i64::from(month);
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }
@@ -127,7 +130,8 @@ pub(crate) fn strftime(format: &str, t: &UtcTime) -> String {
             'B' => out.push_str(month_name),
             'd' => num(&mut out, t.day.into(), 2),
             'e' => {
-                let _ = if unpadded { write!(out, "{}", t.day) } else { write!(out, "{:2}", t.day) };
+                let _ =
+                    if unpadded { write!(out, "{}", t.day) } else { write!(out, "{:2}", t.day) };
             }
             'm' => num(&mut out, t.month.into(), 2),
             'y' => num(&mut out, t.year.rem_euclid(100), 2),
@@ -187,7 +191,10 @@ mod tests {
         assert_eq!(strftime("%B %d, %Y", &t), "July 26, 2024");
         assert_eq!(strftime("%A %a %H:%M:%S %I %p", &t), "Friday Fri 14:05:09 02 PM");
         assert_eq!(strftime("%j %u %w %y %-m/%-d %e", &t), "208 5 5 24 7/26 26");
-        assert_eq!(strftime("%F %T %c %% %Q", &t), "2024-07-26 14:05:09 Fri Jul 26 14:05:09 2024 % %Q");
+        assert_eq!(
+            strftime("%F %T %c %% %Q", &t),
+            "2024-07-26 14:05:09 Fri Jul 26 14:05:09 2024 % %Q"
+        );
         let new_year = UtcTime::from_unix_seconds(1_704_067_200);
         assert_eq!(strftime("%Y-%m-%d %j %a %e|%-d", &new_year), "2024-01-01 001 Mon  1|1");
     }

@@ -73,7 +73,8 @@ impl ChatTemplate {
         env.add_filter("string", python_string);
         env.add_function("raise_exception", raise_exception);
         let source = neutralize_generation_tags(source).into_owned();
-        env.add_template_owned(TEMPLATE_NAME, source).map_err(|e| TemplateError::from_minijinja(&e))?;
+        env.add_template_owned(TEMPLATE_NAME, source)
+            .map_err(|e| TemplateError::from_minijinja(&e))?;
         Ok(Self { env, tokens: special })
     }
 
@@ -147,7 +148,8 @@ impl ChatTemplate {
             date_string => strftime("%d %b %Y", &now),
             strftime_now => Value::from_function(move |format: &str| strftime(format, &now)),
         };
-        let template = self.env.get_template(TEMPLATE_NAME).map_err(|e| TemplateError::from_minijinja(&e))?;
+        let template =
+            self.env.get_template(TEMPLATE_NAME).map_err(|e| TemplateError::from_minijinja(&e))?;
         template.render(ctx).map_err(|e| TemplateError::from_minijinja(&e))
     }
 }
@@ -162,7 +164,10 @@ struct MessageValue {
 
 impl MessageValue {
     fn new(message: &ChatMessage) -> Self {
-        Self { role: Value::from(message.role.as_str()), content: Value::from(message.content.as_str()) }
+        Self {
+            role: Value::from(message.role.as_str()),
+            content: Value::from(message.content.as_str()),
+        }
     }
 }
 
@@ -262,7 +267,10 @@ mod tests {
     #[test]
     fn generation_tags_become_plain_blocks() {
         let src = "a{%- generation -%}b{% endgeneration %}c{% if x %}d{% endif %}";
-        assert_eq!(neutralize_generation_tags(src), "a{%- if true -%}b{% endif %}c{% if x %}d{% endif %}");
+        assert_eq!(
+            neutralize_generation_tags(src),
+            "a{%- if true -%}b{% endif %}c{% if x %}d{% endif %}"
+        );
         assert!(matches!(neutralize_generation_tags("{{ x }}"), Cow::Borrowed(_)));
     }
 

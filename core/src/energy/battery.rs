@@ -142,8 +142,10 @@ pub(crate) fn detect(
     let dir = sysfs_root.join("class").join("power_supply");
     let entries = std::fs::read_dir(&dir)
         .map_err(|e| format!("battery: {}: {}", dir.display(), super::sysfs::describe_io(&e)))?;
-    let mut names: Vec<String> =
-        entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
 
     let mut batteries = Vec::new();
@@ -294,7 +296,8 @@ impl Sensor for BatterySensor {
                 BatteryStatus::Unknown
             });
             observation.charging |= status == BatteryStatus::Charging;
-            observation.external_power |= matches!(status, BatteryStatus::Full | BatteryStatus::NotCharging);
+            observation.external_power |=
+                matches!(status, BatteryStatus::Full | BatteryStatus::NotCharging);
             match battery.value(status) {
                 Ok(value) => observation.values.push(Some(value)),
                 Err(reason) => {

@@ -138,7 +138,10 @@ impl EnergyConfig {
             return invalid("polling intervals must be above zero".to_string());
         }
         if !(self.baseline_s.is_finite() && (0.0..=3600.0).contains(&self.baseline_s)) {
-            return invalid(format!("baseline seconds {} must be between 0 and 3600", self.baseline_s));
+            return invalid(format!(
+                "baseline seconds {} must be between 0 and 3600",
+                self.baseline_s
+            ));
         }
         Ok(())
     }

@@ -95,7 +95,12 @@ impl WattsPerCoreTable {
     /// A table with one figure for every target.
     pub fn single(watts: f64, basis: impl Into<String>) -> Self {
         WattsPerCoreTable {
-            entries: vec![WattsPerCore { arch: "*".into(), os: "*".into(), watts, basis: basis.into() }],
+            entries: vec![WattsPerCore {
+                arch: "*".into(),
+                os: "*".into(),
+                watts,
+                basis: basis.into(),
+            }],
         }
     }
 
@@ -105,8 +110,9 @@ impl WattsPerCoreTable {
     pub fn with_overrides(spec: &str) -> Result<Self, EnergyError> {
         let mut table = Self::builtin();
         let mut overrides = Vec::new();
-        let invalid =
-            |why: String| EnergyError::InvalidConfig(format!("watts-per-core override {spec:?}: {why}"));
+        let invalid = |why: String| {
+            EnergyError::InvalidConfig(format!("watts-per-core override {spec:?}: {why}"))
+        };
         let parse_watts = |text: &str| -> Result<f64, EnergyError> {
             match text.trim().parse::<f64>() {
                 Ok(w) if w.is_finite() && w > 0.0 => Ok(w),
@@ -117,8 +123,9 @@ impl WattsPerCoreTable {
             return Ok(Self::single(parse_watts(spec)?, "user override"));
         } else {
             for item in spec.split(',') {
-                let (target, watts) =
-                    item.split_once('=').ok_or_else(|| invalid(format!("{item:?} is not target=W")))?;
+                let (target, watts) = item
+                    .split_once('=')
+                    .ok_or_else(|| invalid(format!("{item:?} is not target=W")))?;
                 let (arch, os) = target.trim().split_once('/').unwrap_or((target.trim(), "*"));
                 if arch.is_empty() || os.is_empty() {
                     return Err(invalid(format!("{item:?} has an empty target")));
@@ -177,7 +184,9 @@ fn read_thread_ns(proc_self: &Path) -> Option<HashMap<u32, u64>> {
         let Ok(tid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         // A thread may exit between the listing and the read; the process total covers it.
         let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) else { continue };
-        let Some(Ok(ns)) = text.split_whitespace().next().map(str::parse::<u64>) else { return None };
+        let Some(Ok(ns)) = text.split_whitespace().next().map(str::parse::<u64>) else {
+            return None;
+        };
         threads.insert(tid, ns);
     }
     (!threads.is_empty()).then_some(threads)
@@ -187,7 +196,9 @@ pub(crate) fn read_cpu(proc_self: &Path) -> Result<CpuSnapshot, String> {
     let stat_path = proc_self.join("stat");
     let process_ticks = std::fs::read_to_string(&stat_path)
         .map_err(|e| format!("{}: {}", stat_path.display(), super::sysfs::describe_io(&e)))
-        .and_then(|text| parse_stat_ticks(&text).map_err(|e| format!("{}: {e}", stat_path.display())));
+        .and_then(|text| {
+            parse_stat_ticks(&text).map_err(|e| format!("{}: {e}", stat_path.display()))
+        });
     let thread_ns = read_thread_ns(proc_self);
     match (process_ticks, thread_ns) {
         (Err(reason), None) => Err(reason),
@@ -196,15 +207,20 @@ pub(crate) fn read_cpu(proc_self: &Path) -> Result<CpuSnapshot, String> {
 }
 
 /// CPU seconds between two snapshots and which source gave them.
-pub(crate) fn cpu_seconds_between(a: &CpuSnapshot, b: &CpuSnapshot) -> Result<(f64, &'static str), String> {
+pub(crate) fn cpu_seconds_between(
+    a: &CpuSnapshot,
+    b: &CpuSnapshot,
+) -> Result<(f64, &'static str), String> {
     let process = match (a.process_ticks, b.process_ticks) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / USER_HZ),
         _ => None,
     };
     let threads = match (&a.thread_ns, &b.thread_ns) {
         (Some(a), Some(b)) => {
-            let ns: u64 =
-                b.iter().map(|(tid, &end)| end.saturating_sub(a.get(tid).copied().unwrap_or(0))).sum();
+            let ns: u64 = b
+                .iter()
+                .map(|(tid, &end)| end.saturating_sub(a.get(tid).copied().unwrap_or(0)))
+                .sum();
             Some(ns as f64 * 1e-9)
         }
         _ => None,
@@ -232,7 +248,11 @@ pub(crate) struct EstimateEngine {
 
 impl EstimateEngine {
     /// Checks that CPU time can be read and the table has a usable row for this target.
-    pub(crate) fn open(proc_self: &Path, table: &WattsPerCoreTable, clock: Clock) -> Result<Self, String> {
+    pub(crate) fn open(
+        proc_self: &Path,
+        table: &WattsPerCoreTable,
+        clock: Clock,
+    ) -> Result<Self, String> {
         let rate = table
             .for_this_target()
             .ok_or_else(|| {
@@ -244,7 +264,10 @@ impl EstimateEngine {
             })?
             .clone();
         if !(rate.watts.is_finite() && rate.watts > 0.0) {
-            return Err(format!("estimate: watts per core {} is not a positive number", rate.watts));
+            return Err(format!(
+                "estimate: watts per core {} is not a positive number",
+                rate.watts
+            ));
         }
         read_cpu(proc_self).map_err(|reason| format!("estimate: {reason}"))?;
         Ok(EstimateEngine {
@@ -280,13 +303,15 @@ impl Engine for EstimateEngine {
         let snapshot = read_cpu(&self.proc_self);
         let (start, begin_snapshot) = self.windows().remove(&id)?;
         let cpu = begin_snapshot.and_then(|a| snapshot.and_then(|b| cpu_seconds_between(&a, &b)));
-        let mut measurement = Measurement { sample_count: 2, coverage: 1.0, ..Measurement::default() };
+        let mut measurement =
+            Measurement { sample_count: 2, coverage: 1.0, ..Measurement::default() };
         match cpu {
             Ok((seconds, how)) => {
                 measurement.joules = seconds * self.rate.watts;
-                measurement
-                    .notes
-                    .push(format!("{seconds:.4} CPU-seconds ({how}) × {} W per busy core", self.rate.watts));
+                measurement.notes.push(format!(
+                    "{seconds:.4} CPU-seconds ({how}) × {} W per busy core",
+                    self.rate.watts
+                ));
             }
             Err(reason) => {
                 measurement.sensor_errors = 1;
@@ -330,7 +355,11 @@ mod tests {
         assert_eq!(table.lookup("aarch64", "linux").unwrap().watts, 1.5);
         assert_eq!(table.lookup("x86_64", "linux").unwrap().watts, 6.0);
         assert_eq!(
-            WattsPerCoreTable::with_overrides("2.5").unwrap().lookup("x86_64", "linux").unwrap().watts,
+            WattsPerCoreTable::with_overrides("2.5")
+                .unwrap()
+                .lookup("x86_64", "linux")
+                .unwrap()
+                .watts,
             2.5
         );
         assert!(WattsPerCoreTable::with_overrides("x86_64=-1").is_err());
@@ -343,7 +372,8 @@ mod tests {
             process_ticks: Some(100),
             thread_ns: Some([(1, 1_000_000_000), (2, 500_000_000)].into()),
         };
-        let b = CpuSnapshot { process_ticks: Some(160), thread_ns: Some([(1, 1_100_000_000)].into()) };
+        let b =
+            CpuSnapshot { process_ticks: Some(160), thread_ns: Some([(1, 1_100_000_000)].into()) };
         let (seconds, how) = cpu_seconds_between(&a, &b).unwrap();
         assert!((seconds - 0.6).abs() < 1e-12 && how.contains("exited"), "{seconds} {how}");
         let b = CpuSnapshot {
@@ -351,6 +381,9 @@ mod tests {
             thread_ns: Some([(1, 1_050_000_000), (2, 512_345_678), (3, 7)].into()),
         };
         let (seconds, how) = cpu_seconds_between(&a, &b).unwrap();
-        assert!((seconds - 0.062_345_685).abs() < 1e-12 && how.contains("schedstat"), "{seconds} {how}");
+        assert!(
+            (seconds - 0.062_345_685).abs() < 1e-12 && how.contains("schedstat"),
+            "{seconds} {how}"
+        );
     }
 }

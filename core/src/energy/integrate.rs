@@ -268,7 +268,9 @@ impl Channel {
     fn extrapolation_cap(&self, segment: f64) -> f64 {
         let interval = match self.rate.estimate() {
             UpdateRate::Interval(interval) => interval.max(segment),
-            UpdateRate::FasterThanPolling { poll_hz } if poll_hz > 0.0 => (1.0 / poll_hz).max(segment),
+            UpdateRate::FasterThanPolling { poll_hz } if poll_hz > 0.0 => {
+                (1.0 / poll_hz).max(segment)
+            }
             _ => segment,
         };
         EXTRAPOLATION_INTERVALS * interval

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::EnergyError;
 use super::config::EnergyConfig;
 use super::reading::{
-    Baseline, EnergyReading, Fallback, Method, Quality, SourceInfo, SourceKind, ThermalState, WindowTimes,
+    Baseline, EnergyReading, Fallback, Method, Quality, SourceInfo, SourceKind, ThermalState,
+    WindowTimes,
 };
 use super::sampler::SamplerThread;
 use super::select::select;
@@ -35,7 +36,8 @@ impl Clock {
 
     pub(crate) fn now(&self) -> Stamp {
         let mono_s = self.epoch.elapsed().as_secs_f64();
-        let unix_s = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let unix_s =
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
         Stamp { mono_s, unix_s }
     }
 }
@@ -302,9 +304,9 @@ impl EnergyMeter {
                         joules = 0.0;
                     }
                 }
-                None => {
-                    notes.push("a baseline subtraction was asked for but no baseline is known".to_string())
-                }
+                None => notes.push(
+                    "a baseline subtraction was asked for but no baseline is known".to_string(),
+                ),
             }
         }
         let per_second = |value: f64| if duration_s > 0.0 { value / duration_s } else { 0.0 };

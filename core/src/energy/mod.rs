@@ -48,7 +48,8 @@ pub use estimate::{WattsPerCore, WattsPerCoreTable};
 pub use meter::{EnergyMeter, EnergyWindow};
 pub use probe::{PlatformProbe, ProbeReading};
 pub use reading::{
-    Baseline, EnergyReading, Fallback, Method, Quality, SourceInfo, SourceKind, ThermalState, WindowTimes,
+    Baseline, EnergyReading, Fallback, Method, Quality, SourceInfo, SourceKind, ThermalState,
+    WindowTimes,
 };
 pub use trace::{PowerTrace, TraceEnergy};
 
@@ -59,7 +60,9 @@ pub enum EnergyError {
     #[error("energy source '{backend}' is unavailable: {reason}")]
     SourceUnavailable { backend: SourceKind, reason: String },
 
-    #[error("unknown energy source {0:?} (expected auto, rapl, battery, trace:FILE, estimate or none)")]
+    #[error(
+        "unknown energy source {0:?} (expected auto, rapl, battery, trace:FILE, estimate or none)"
+    )]
     UnknownSource(String),
 
     #[error("energy trace {}: {reason}", path.display())]

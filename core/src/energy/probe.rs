@@ -63,7 +63,9 @@ pub(crate) fn detect(probe: Arc<dyn PlatformProbe>) -> Result<ProbeSensor, Strin
     let first = probe.read().map_err(|reason| format!("platform probe '{name}': {reason}"))?;
     let mode = if first.power_w.is_some_and(f64::is_finite) {
         Mode::Power
-    } else if first.current_a.is_some_and(f64::is_finite) && first.voltage_v.is_some_and(f64::is_finite) {
+    } else if first.current_a.is_some_and(f64::is_finite)
+        && first.voltage_v.is_some_and(f64::is_finite)
+    {
         Mode::CurrentVoltage
     } else if first.energy_remaining_j.is_some_and(f64::is_finite) {
         Mode::EnergyRemaining
@@ -111,7 +113,8 @@ impl Sensor for ProbeSensor {
 
     fn read(&mut self) -> Result<Observation, String> {
         let name = self.probe.name();
-        let reading = self.probe.read().map_err(|reason| format!("platform probe '{name}': {reason}"))?;
+        let reading =
+            self.probe.read().map_err(|reason| format!("platform probe '{name}': {reason}"))?;
         let status = reading.status.unwrap_or(BatteryStatus::Unknown);
         let value = match self.mode {
             Mode::Power => self.sign.drain(require(reading.power_w, "power_w", &name)?, status),

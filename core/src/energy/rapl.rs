@@ -117,7 +117,10 @@ pub(crate) fn detect(sysfs_root: &Path) -> Result<(RaplSensor, Vec<String>), Str
     zones.retain(|zone| {
         let duplicate = zone.mmio && msr_names.contains(&zone.name);
         if duplicate {
-            skipped.push(format!("RAPL: {} duplicates the MSR zone '{}'; not counted", zone.id, zone.name));
+            skipped.push(format!(
+                "RAPL: {} duplicates the MSR zone '{}'; not counted",
+                zone.id, zone.name
+            ));
         }
         !duplicate
     });
@@ -131,7 +134,8 @@ pub(crate) fn detect(sysfs_root: &Path) -> Result<(RaplSensor, Vec<String>), Str
 
 fn mark_total_zones(zones: &mut [Zone]) {
     let has_psys = zones.iter().any(|z| z.component == "psys");
-    let has_package_or_dram = zones.iter().any(|z| z.component == "package" || z.component == "dram");
+    let has_package_or_dram =
+        zones.iter().any(|z| z.component == "package" || z.component == "dram");
     for zone in zones.iter_mut() {
         zone.in_total = if has_psys {
             zone.component == "psys"
@@ -149,8 +153,10 @@ impl Sensor for RaplSensor {
     }
 
     fn description(&self) -> String {
-        let zones: Vec<String> = self.zones.iter().map(|z| format!("{} ({})", z.name, z.id)).collect();
-        let total: Vec<&str> = self.zones.iter().filter(|z| z.in_total).map(|z| z.name.as_str()).collect();
+        let zones: Vec<String> =
+            self.zones.iter().map(|z| format!("{} ({})", z.name, z.id)).collect();
+        let total: Vec<&str> =
+            self.zones.iter().filter(|z| z.in_total).map(|z| z.name.as_str()).collect();
         format!("RAPL via powercap: {}; total = {}", zones.join(", "), total.join(" + "))
     }
 

@@ -95,7 +95,9 @@ impl LiveState {
                 window.worst_thermal = window.worst_thermal.max(Some(thermal));
             }
         }
-        for (index, (channel, value)) in self.channels.iter_mut().zip(&observation.values).enumerate() {
+        for (index, (channel, value)) in
+            self.channels.iter_mut().zip(&observation.values).enumerate()
+        {
             let Some(value) = *value else { continue };
             if channel.observe(t, value) {
                 for window in self.windows.values_mut() {
@@ -192,7 +194,8 @@ fn poll_loop(core: &LiveCore) {
             if *stopped {
                 return;
             }
-            let (stopped, _) = core.wake.wait_timeout(stopped, core.poll).unwrap_or_else(|p| p.into_inner());
+            let (stopped, _) =
+                core.wake.wait_timeout(stopped, core.poll).unwrap_or_else(|p| p.into_inner());
             if *stopped {
                 return;
             }
@@ -227,7 +230,8 @@ impl Engine for LiveEngine {
         let mut too_slow = false;
         let mut sensor_update_hz = None;
         for (index, (spec, channel)) in state.specs.iter().zip(&state.channels).enumerate() {
-            let anchor = window.anchors.get(index).copied().unwrap_or(Anchor::Pending(window.start.mono_s));
+            let anchor =
+                window.anchors.get(index).copied().unwrap_or(Anchor::Pending(window.start.mono_s));
             let energy = channel.energy_since(anchor, end.mono_s);
             *components.entry(spec.component.clone()).or_insert(0.0) += energy;
             if spec.in_total {

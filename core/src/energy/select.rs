@@ -61,7 +61,11 @@ fn try_rapl(config: &EnergyConfig, clock: Clock) -> Result<Selected, String> {
     live(Box::new(sensor), config.counter_poll_interval, clock, notes)
 }
 
-fn try_battery(config: &EnergyConfig, clock: Clock, require_on_battery: bool) -> Result<Selected, String> {
+fn try_battery(
+    config: &EnergyConfig,
+    clock: Clock,
+    require_on_battery: bool,
+) -> Result<Selected, String> {
     let (sensor, notes) = battery::detect(&config.sysfs_root, require_on_battery)?;
     live(Box::new(sensor), config.sample_interval, clock, notes)
 }
@@ -116,7 +120,8 @@ fn none(clock: Clock, description: &str) -> Selected {
 
 fn auto(config: &EnergyConfig, clock: Clock) -> Selected {
     let mut fallbacks = Vec::new();
-    let mut skipped = |source: SourceKind, reason: String| fallbacks.push(Fallback { source, reason });
+    let mut skipped =
+        |source: SourceKind, reason: String| fallbacks.push(Fallback { source, reason });
 
     let mut chosen = match try_rapl(config, clock) {
         Ok(selected) => Some(selected),
@@ -137,16 +142,23 @@ fn auto(config: &EnergyConfig, clock: Clock) -> Selected {
                 Ok(selected) => chosen = Some(selected),
                 Err(reason) => skipped(SourceKind::Platform, reason),
             },
-            None => skipped(SourceKind::Platform, "platform: no probe supplied by the host app".to_string()),
+            None => skipped(
+                SourceKind::Platform,
+                "platform: no probe supplied by the host app".to_string(),
+            ),
         }
     }
     if chosen.is_none() {
-        skipped(SourceKind::Trace, "trace: no trace file given (select trace:FILE to use one)".to_string());
+        skipped(
+            SourceKind::Trace,
+            "trace: no trace file given (select trace:FILE to use one)".to_string(),
+        );
         match try_estimate(config, clock) {
             Ok(mut selected) => {
-                selected
-                    .notes
-                    .push("no power sensor was usable (see fell_back_from); this is an estimate".to_string());
+                selected.notes.push(
+                    "no power sensor was usable (see fell_back_from); this is an estimate"
+                        .to_string(),
+                );
                 chosen = Some(selected);
             }
             Err(reason) => skipped(SourceKind::Estimate, reason),
@@ -159,19 +171,24 @@ fn auto(config: &EnergyConfig, clock: Clock) -> Selected {
 
 /// Starts the configured backend.
 pub(crate) fn select(config: &EnergyConfig, clock: Clock) -> Result<Selected, EnergyError> {
-    let unavailable =
-        |backend: SourceKind| move |reason: String| EnergyError::SourceUnavailable { backend, reason };
+    let unavailable = |backend: SourceKind| {
+        move |reason: String| EnergyError::SourceUnavailable { backend, reason }
+    };
     match &config.source {
         EnergySource::Auto => Ok(auto(config, clock)),
         EnergySource::Rapl => try_rapl(config, clock).map_err(unavailable(SourceKind::Rapl)),
-        EnergySource::Battery => try_battery(config, clock, false).map_err(unavailable(SourceKind::Battery)),
+        EnergySource::Battery => {
+            try_battery(config, clock, false).map_err(unavailable(SourceKind::Battery))
+        }
         EnergySource::Platform(probe) => {
             try_platform(probe, config, clock).map_err(unavailable(SourceKind::Platform))
         }
         EnergySource::Trace(path) => try_trace(path, clock).map_err(unavailable(SourceKind::Trace)),
         EnergySource::Estimate => try_estimate(config, clock)
             .map(|mut selected| {
-                selected.notes.push("the estimate was requested explicitly; no sensor was tried".to_string());
+                selected
+                    .notes
+                    .push("the estimate was requested explicitly; no sensor was tried".to_string());
                 selected
             })
             .map_err(unavailable(SourceKind::Estimate)),

@@ -19,7 +19,8 @@ pub(crate) fn describe_io(error: &std::io::Error) -> String {
 
 /// The file's contents with surrounding whitespace removed.
 pub(crate) fn read_trimmed(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {}", path.display(), describe_io(&e)))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("{}: {}", path.display(), describe_io(&e)))?;
     let mut text = String::new();
     file.take(MAX_ATTRIBUTE_BYTES)
         .read_to_string(&mut text)
@@ -30,14 +31,16 @@ pub(crate) fn read_trimmed(path: &Path) -> Result<String, String> {
 /// A non-negative integer attribute (`energy_uj`, `max_energy_range_uj`).
 pub(crate) fn read_u64(path: &Path) -> Result<u64, String> {
     let text = read_trimmed(path)?;
-    text.parse::<u64>()
-        .map_err(|_| format!("{}: not a non-negative integer: {:?}", path.display(), shorten(&text)))
+    text.parse::<u64>().map_err(|_| {
+        format!("{}: not a non-negative integer: {:?}", path.display(), shorten(&text))
+    })
 }
 
 /// A signed integer attribute (`current_now`, `power_now` may be negative).
 pub(crate) fn read_i64(path: &Path) -> Result<i64, String> {
     let text = read_trimmed(path)?;
-    text.parse::<i64>().map_err(|_| format!("{}: not an integer: {:?}", path.display(), shorten(&text)))
+    text.parse::<i64>()
+        .map_err(|_| format!("{}: not an integer: {:?}", path.display(), shorten(&text)))
 }
 
 fn shorten(text: &str) -> String {

@@ -46,9 +46,16 @@ struct Columns {
     power: PowerColumns,
 }
 
-const TIME_NAMES: &[&str] = &["timestamp", "timestamp_s", "time", "time_s", "unix_time", "unix_s", "t"];
-const POWER_NAMES: &[(&str, f64)] =
-    &[("power_w", 1.0), ("power", 1.0), ("watts", 1.0), ("w", 1.0), ("power_mw", 1e-3), ("power_uw", 1e-6)];
+const TIME_NAMES: &[&str] =
+    &["timestamp", "timestamp_s", "time", "time_s", "unix_time", "unix_s", "t"];
+const POWER_NAMES: &[(&str, f64)] = &[
+    ("power_w", 1.0),
+    ("power", 1.0),
+    ("watts", 1.0),
+    ("w", 1.0),
+    ("power_mw", 1e-3),
+    ("power_uw", 1e-6),
+];
 const CURRENT_NAMES: &[(&str, f64)] = &[
     ("current_a", 1.0),
     ("current", 1.0),
@@ -116,7 +123,10 @@ fn parse_row(columns: &Columns, line: &str) -> Result<(f64, f64), String> {
     let watts = match columns.power {
         PowerColumns::Power { index, scale } => number(index, "power")? * scale,
         PowerColumns::CurrentVoltage { current, current_scale, voltage, voltage_scale } => {
-            number(current, "current")? * current_scale * number(voltage, "voltage")? * voltage_scale
+            number(current, "current")?
+                * current_scale
+                * number(voltage, "voltage")?
+                * voltage_scale
         }
     };
     Ok((time, watts))
@@ -142,7 +152,9 @@ impl PowerTrace {
             }
             let line_no = index + 1;
             match &columns {
-                None => columns = Some(parse_header(line).map_err(|e| format!("line {line_no}: {e}"))?),
+                None => {
+                    columns = Some(parse_header(line).map_err(|e| format!("line {line_no}: {e}"))?)
+                }
                 Some(columns) => {
                     let (time, watts) =
                         parse_row(columns, line).map_err(|e| format!("line {line_no}: {e}"))?;
@@ -302,7 +314,9 @@ impl TraceFollower {
                 }
                 // Without a valid header no row can be read; the header error is the one to see.
                 Some(Err(_)) => continue,
-                Some(Ok(columns)) => parse_row(columns, line).and_then(|(t, w)| self.trace.push(t, w)),
+                Some(Ok(columns)) => {
+                    parse_row(columns, line).and_then(|(t, w)| self.trace.push(t, w))
+                }
             };
             if let Err(reason) = outcome {
                 self.error(reason);
@@ -451,7 +465,10 @@ mod tests {
         ));
         let columns = parse_header("\"voltage_v\",extra,current_ma,unix_time").unwrap();
         assert_eq!(columns.time, 3);
-        assert!(matches!(columns.power, PowerColumns::CurrentVoltage { current: 2, voltage: 0, .. }));
+        assert!(matches!(
+            columns.power,
+            PowerColumns::CurrentVoltage { current: 2, voltage: 0, .. }
+        ));
         assert!(parse_header("time,current_a").unwrap_err().contains("neither"));
         assert!(parse_header("power_w").unwrap_err().contains("no time column"));
     }

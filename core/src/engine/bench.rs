@@ -63,9 +63,17 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
         return (0.0, 0.0);
     }
     let mean = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
     (mean, var.sqrt())
 }
+
+/// Wraps one timed repetition: receives the case and the repetition, returns its seconds.
+pub type TimedRepetition<'a> =
+    dyn FnMut(BenchCase, &mut dyn FnMut() -> Result<f64>) -> Result<f64> + 'a;
 
 /// Runs `case` once untimed, then `reps` timed repetitions; `around` wraps each timed
 /// repetition (energy windows use it) and receives the case and the elapsed seconds.
@@ -73,7 +81,7 @@ pub fn run_case(
     engine: &Engine,
     case: BenchCase,
     reps: usize,
-    around: &mut dyn FnMut(BenchCase, &mut dyn FnMut() -> Result<f64>) -> Result<f64>,
+    around: &mut TimedRepetition<'_>,
 ) -> Result<BenchTimes> {
     let model = engine.model();
     let n = case.tokens();
@@ -89,7 +97,8 @@ pub fn run_case(
     let mut state = ForwardState::new(model, batch);
     let mut rng = Rng::new(1234);
     let vocab = model.config.n_vocab as u64;
-    let mut random_tokens = |k: usize| -> Vec<u32> { (0..k).map(|_| (rng.next_u64() % vocab) as u32).collect() };
+    let mut random_tokens =
+        |k: usize| -> Vec<u32> { (0..k).map(|_| (rng.next_u64() % vocab) as u32).collect() };
     let mut once = || -> Result<f64> {
         kv.clear();
         match case {
@@ -108,7 +117,14 @@ pub fn run_case(
                 forward(model, engine.pool(), &mut state, &mut kv, &tokens[..1], Logits::Last)?;
                 let start = Instant::now();
                 for t in &tokens[1..] {
-                    forward(model, engine.pool(), &mut state, &mut kv, std::slice::from_ref(t), Logits::Last)?;
+                    forward(
+                        model,
+                        engine.pool(),
+                        &mut state,
+                        &mut kv,
+                        std::slice::from_ref(t),
+                        Logits::Last,
+                    )?;
                 }
                 Ok(start.elapsed().as_secs_f64())
             }
@@ -141,7 +157,10 @@ pub fn read_bandwidth(pool: &crate::threads::ThreadPool, bytes: usize, reps: usi
                         *a = a.wrapping_add(x);
                     }
                 }
-                sink.fetch_add(acc.iter().fold(0, |s, &x| s.wrapping_add(x)), std::sync::atomic::Ordering::Relaxed);
+                sink.fetch_add(
+                    acc.iter().fold(0, |s, &x| s.wrapping_add(x)),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
             });
             start.elapsed().as_secs_f64()
         })

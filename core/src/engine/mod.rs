@@ -123,11 +123,18 @@ impl Engine {
         }
         let tokenizer = Tokenizer::from_gguf(&file.metadata)?;
         let has_template = file.metadata.contains_key("tokenizer.chat_template");
-        let text_of = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or("").to_string();
-        let template = ChatTemplate::from_metadata(&file.metadata, &text_of(tokenizer.bos_id()), &text_of(tokenizer.eos_id()))?;
+        let text_of =
+            |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or("").to_string();
+        let template = ChatTemplate::from_metadata(
+            &file.metadata,
+            &text_of(tokenizer.bos_id()),
+            &text_of(tokenizer.eos_id()),
+        )?;
         let model = Model::load(file, options.precision)?;
         let context = match options.context {
-            Some(0) => return Err(Error::InvalidArgument("context must be at least 1 token".into())),
+            Some(0) => {
+                return Err(Error::InvalidArgument("context must be at least 1 token".into()));
+            }
             Some(c) => c,
             None => model.config.n_ctx_train.min(DEFAULT_MAX_CONTEXT),
         };
@@ -136,10 +143,20 @@ impl Engine {
             Some(t) => t,
             None => threads::performance_cores(),
         };
-        let pool = ThreadPool::new(n_threads)
-            .map_err(|e| Error::InvalidArgument(format!("cannot start {n_threads} threads: {e}")))?;
+        let pool = ThreadPool::new(n_threads).map_err(|e| {
+            Error::InvalidArgument(format!("cannot start {n_threads} threads: {e}"))
+        })?;
         let meter = options.energy.clone().map(EnergyMeter::new).transpose()?;
-        Ok(Arc::new(Self { model, tokenizer, template, has_template, pool, options, context, meter }))
+        Ok(Arc::new(Self {
+            model,
+            tokenizer,
+            template,
+            has_template,
+            pool,
+            options,
+            context,
+            meter,
+        }))
     }
 
     pub fn model(&self) -> &Model {
@@ -180,7 +197,13 @@ impl Engine {
             *tensor_types.entry(t.ggml_type.name().to_string()).or_insert(0) += 1;
         }
         ModelInfo {
-            name: file.metadata.str_opt("general.name").ok().flatten().unwrap_or("unnamed").to_string(),
+            name: file
+                .metadata
+                .str_opt("general.name")
+                .ok()
+                .flatten()
+                .unwrap_or("unnamed")
+                .to_string(),
             architecture: c.arch.name().to_string(),
             parameters: file.tensors.iter().map(|t| t.n_elements()).sum(),
             file_bytes: file.file_size(),
@@ -208,7 +231,12 @@ impl Engine {
     }
 
     /// Teacher-forced scoring of `continuation` after `prompt` (see [`score::score`]).
-    pub fn score(&self, prompt: &[u32], continuation: &[u32], top: usize) -> Result<Vec<StepScore>> {
+    pub fn score(
+        &self,
+        prompt: &[u32],
+        continuation: &[u32],
+        top: usize,
+    ) -> Result<Vec<StepScore>> {
         self.check_score_fits(prompt, continuation)?;
         score::score(&self.model, &self.pool, self.options.batch, prompt, continuation, top, false)
     }
@@ -216,14 +244,27 @@ impl Engine {
     /// Like [`score`](Self::score), returning every step's full log-probability vector.
     pub fn score_full(&self, prompt: &[u32], continuation: &[u32]) -> Result<Vec<Vec<f32>>> {
         self.check_score_fits(prompt, continuation)?;
-        let steps = score::score(&self.model, &self.pool, self.options.batch, prompt, continuation, 0, true)?;
+        let steps = score::score(
+            &self.model,
+            &self.pool,
+            self.options.batch,
+            prompt,
+            continuation,
+            0,
+            true,
+        )?;
         Ok(steps.into_iter().map(|s| s.log_probs).collect())
     }
 
     fn check_score_fits(&self, prompt: &[u32], continuation: &[u32]) -> Result<()> {
         let needed = prompt.len() + continuation.len().saturating_sub(1);
         if needed > self.context {
-            return Err(Error::ContextOverflow { needed, available: self.context, context: self.context, used: 0 });
+            return Err(Error::ContextOverflow {
+                needed,
+                available: self.context,
+                context: self.context,
+                used: 0,
+            });
         }
         Ok(())
     }

@@ -78,7 +78,12 @@ pub struct TurnEnergy {
 }
 
 impl TurnEnergy {
-    pub fn new(prefill: EnergyReading, decode: EnergyReading, prompt_tokens: usize, decode_tokens: usize) -> Self {
+    pub fn new(
+        prefill: EnergyReading,
+        decode: EnergyReading,
+        prompt_tokens: usize,
+        decode_tokens: usize,
+    ) -> Self {
         Self {
             method: prefill.method,
             source: prefill.source.description.clone(),
@@ -97,7 +102,9 @@ impl TurnEnergy {
 impl TurnReport {
     /// One human-readable line, as the CLI prints after an answer.
     pub fn summary_line(&self) -> String {
-        let rss = self.peak_rss_bytes.map_or("n/a".to_string(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64));
+        let rss = self
+            .peak_rss_bytes
+            .map_or("n/a".to_string(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64));
         let energy = match &self.energy {
             Some(e) if e.method != Method::None => format!(
                 " | {} J/prompt tok, {} J/gen tok ({})",
@@ -123,7 +130,10 @@ impl TurnReport {
             self.kernel,
             self.precision,
             self.threads,
-            serde_json::to_value(self.stop_reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            serde_json::to_value(self.stop_reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
         )
     }
 }
@@ -164,7 +174,10 @@ mod tests {
 
     #[test]
     fn stop_reasons_serialise_in_snake_case() {
-        assert_eq!(serde_json::to_string(&StopReason::EndOfGeneration).unwrap(), "\"end_of_generation\"");
+        assert_eq!(
+            serde_json::to_string(&StopReason::EndOfGeneration).unwrap(),
+            "\"end_of_generation\""
+        );
         assert_eq!(serde_json::to_string(&StopReason::MaxTokens).unwrap(), "\"max_tokens\"");
     }
 }

@@ -43,7 +43,14 @@ pub fn score(
     let mut done = 0;
     for chunk in input.chunks(state.max_batch()) {
         let wanted = done + chunk.len() > first_wanted;
-        forward(model, pool, &mut state, &mut kv, chunk, if wanted { Logits::All } else { Logits::None })?;
+        forward(
+            model,
+            pool,
+            &mut state,
+            &mut kv,
+            chunk,
+            if wanted { Logits::All } else { Logits::None },
+        )?;
         if wanted {
             for row in 0..chunk.len() {
                 let pos = done + row;
@@ -51,7 +58,11 @@ pub fn score(
                     continue;
                 }
                 let lp = log_softmax(state.logits_row(row));
-                steps.push(StepScore { step: pos - first_wanted, top: top_k(&lp, top), log_probs: if keep_full { lp } else { Vec::new() } });
+                steps.push(StepScore {
+                    step: pos - first_wanted,
+                    top: top_k(&lp, top),
+                    log_probs: if keep_full { lp } else { Vec::new() },
+                });
             }
         }
         done += chunk.len();

@@ -122,7 +122,12 @@ impl Session {
     /// The conversation keeps both messages; a cancelled turn keeps what was generated
     /// (or nothing, if cancelled before the first token). On error the conversation is
     /// unchanged.
-    pub fn send(&mut self, user: &str, opts: &GenerateOptions, on_text: &mut dyn FnMut(&str)) -> Result<TurnReport> {
+    pub fn send(
+        &mut self,
+        user: &str,
+        opts: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<TurnReport> {
         self.send_message(ChatMessage::user(user), opts, on_text)
     }
 
@@ -148,7 +153,12 @@ impl Session {
 
     /// Continues raw text with no chat template (base models, completion tasks). The
     /// cache is reused where `prompt` starts like the previous call's tokens.
-    pub fn complete(&mut self, prompt: &str, opts: &GenerateOptions, on_text: &mut dyn FnMut(&str)) -> Result<TurnReport> {
+    pub fn complete(
+        &mut self,
+        prompt: &str,
+        opts: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<TurnReport> {
         let start = Instant::now();
         let tokens = self.prompt_tokens(prompt)?;
         Ok(self.run_turn(start, &tokens, opts, on_text)?.report)
@@ -174,10 +184,10 @@ impl Session {
     fn prompt_tokens(&self, prompt: &str) -> Result<Vec<u32>> {
         let tok = self.engine.tokenizer();
         let mut tokens = tok.encode(prompt, true)?;
-        if let Some(bos) = tok.bos_id().filter(|_| tok.add_bos()) {
-            if tokens.first() != Some(&bos) {
-                tokens.insert(0, bos);
-            }
+        if let Some(bos) = tok.bos_id().filter(|_| tok.add_bos())
+            && tokens.first() != Some(&bos)
+        {
+            tokens.insert(0, bos);
         }
         if tokens.is_empty() {
             return Err(Error::InvalidArgument("the prompt is empty".into()));
@@ -199,7 +209,8 @@ impl Session {
         // logits start the answer.
         // After an eviction the cached slots no longer line up with the token list.
         let evicted = self.kv.len() != self.kv.next_position() as usize;
-        let reused = if evicted { 0 } else { common_prefix(self.kv.tokens(), tokens).min(tokens.len() - 1) };
+        let reused =
+            if evicted { 0 } else { common_prefix(self.kv.tokens(), tokens).min(tokens.len() - 1) };
         if tokens.len() > capacity {
             return Err(Error::ContextOverflow {
                 needed: tokens.len() - reused,
@@ -287,9 +298,12 @@ impl Session {
         }
         self.cancel.clear();
         let energy = match (meter, prefill_reading, decode_window, prefill_window) {
-            (Some(m), Some(p), Some(d), _) => {
-                Some(TurnEnergy::new(p, m.end(d)?, new.len(), generated_ids.len().saturating_sub(1)))
-            }
+            (Some(m), Some(p), Some(d), _) => Some(TurnEnergy::new(
+                p,
+                m.end(d)?,
+                new.len(),
+                generated_ids.len().saturating_sub(1),
+            )),
             // Stopped before the first token (max_tokens 0): everything was prefill.
             (Some(m), None, _, Some(p)) => {
                 let p = m.end(p)?;
@@ -325,7 +339,12 @@ impl Session {
         })
     }
 
-    fn finish_cancelled(&mut self, start: Instant, prompt_tokens: usize, reused: usize) -> TurnOutput {
+    fn finish_cancelled(
+        &mut self,
+        start: Instant,
+        prompt_tokens: usize,
+        reused: usize,
+    ) -> TurnOutput {
         self.cancel.clear();
         TurnOutput {
             text: String::new(),

@@ -10,7 +10,10 @@ pub struct StopStrings {
 
 impl StopStrings {
     pub fn new(stops: &[String]) -> Self {
-        Self { stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(), pending: String::new() }
+        Self {
+            stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(),
+            pending: String::new(),
+        }
     }
 
     /// Adds `piece` and returns the text that is now safe to show, and whether a stop
@@ -67,7 +70,10 @@ mod tests {
 
     #[test]
     fn a_stop_split_across_pieces_is_never_shown() {
-        assert_eq!(run(&["User:"], &["Hello", " Us", "er", ": more"]), ("Hello ".to_string(), true));
+        assert_eq!(
+            run(&["User:"], &["Hello", " Us", "er", ": more"]),
+            ("Hello ".to_string(), true)
+        );
     }
 
     #[test]

@@ -34,20 +34,12 @@ pub enum GgufError {
     BadMagic { found: Vec<u8> },
     #[error("unsupported GGUF version {version} (Joule reads versions 2 and 3)")]
     UnsupportedVersion { version: u32 },
-    #[error("file truncated reading {what} at offset {offset}: need {needed} bytes, {bytes_left} left")]
-    Truncated {
-        what: String,
-        offset: u64,
-        needed: u64,
-        bytes_left: u64,
-    },
+    #[error(
+        "file truncated reading {what} at offset {offset}: need {needed} bytes, {bytes_left} left"
+    )]
+    Truncated { what: String, offset: u64, needed: u64, bytes_left: u64 },
     #[error("{what} at offset {offset} is {value}, over the limit of {limit}")]
-    LimitExceeded {
-        what: String,
-        offset: u64,
-        value: u64,
-        limit: u64,
-    },
+    LimitExceeded { what: String, offset: u64, value: u64, limit: u64 },
     #[error("{what} at offset {offset} is not valid UTF-8")]
     InvalidUtf8 { what: String, offset: u64 },
     #[error("metadata key '{key}' at offset {offset} has unknown value type {type_id}")]
@@ -57,11 +49,7 @@ pub enum GgufError {
     #[error("metadata key '{key}' is missing")]
     MissingKey { key: String },
     #[error("metadata key '{key}' should be {expected} but is {found}")]
-    WrongType {
-        key: String,
-        expected: &'static str,
-        found: &'static str,
-    },
+    WrongType { key: String, expected: &'static str, found: &'static str },
     #[error("metadata key '{key}' has value {value}, out of range")]
     ValueOutOfRange { key: String, value: String },
     #[error("general.alignment is {value}; it must be a power of two between 1 and 65536")]
@@ -73,23 +61,14 @@ pub enum GgufError {
     #[error("tensor '{name}' has type {ggml_type}, which Joule cannot compute with")]
     UnsupportedTensorType { name: String, ggml_type: GgmlType },
     #[error("tensor '{name}' has a bad shape {dims:?}: {reason}")]
-    BadShape {
-        name: String,
-        dims: Vec<u64>,
-        reason: String,
-    },
+    BadShape { name: String, dims: Vec<u64>, reason: String },
     #[error("tensor '{name}' data offset {offset} is not a multiple of the alignment {alignment}")]
     Misaligned { name: String, offset: u64, alignment: u64 },
     #[error(
         "tensor '{name}' data [{start}, {end}) lies outside the file's {file_len} bytes \
          (file truncated or offset corrupt)"
     )]
-    TensorOutOfBounds {
-        name: String,
-        start: u64,
-        end: u64,
-        file_len: u64,
-    },
+    TensorOutOfBounds { name: String, start: u64, end: u64, file_len: u64 },
     #[error("tensors '{first}' and '{second}' overlap in the file")]
     OverlappingTensors { first: String, second: String },
     #[error("tensor '{name}' is missing")]
@@ -279,10 +258,10 @@ impl GgufFile {
     }
 
     fn release_range(&self, start: usize, len: usize) {
-        if let Backing::Mapped(map) = &*self.backing {
-            if let Err(e) = crate::mmap::release_pages(map, start, len) {
-                log::debug!("madvise(DONTNEED) failed: {e}");
-            }
+        if let Backing::Mapped(map) = &*self.backing
+            && let Err(e) = crate::mmap::release_pages(map, start, len)
+        {
+            log::debug!("madvise(DONTNEED) failed: {e}");
         }
     }
 

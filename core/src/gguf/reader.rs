@@ -85,7 +85,12 @@ impl<'a> Cursor<'a> {
 
     fn limit(&self, what: &dyn Fn() -> String, value: u64, limit: u64) -> Result<(), GgufError> {
         if value > limit {
-            return Err(GgufError::LimitExceeded { what: what(), offset: self.pos as u64, value, limit });
+            return Err(GgufError::LimitExceeded {
+                what: what(),
+                offset: self.pos as u64,
+                value,
+                limit,
+            });
         }
         Ok(())
     }
@@ -95,11 +100,17 @@ impl<'a> Cursor<'a> {
         self.limit(&|| format!("length of {}", what()), len, max_len)?;
         let start = self.pos as u64;
         let bytes = self.take(len, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| GgufError::InvalidUtf8 { what: what(), offset: start })
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| GgufError::InvalidUtf8 { what: what(), offset: start })
     }
 
     /// Reads an element count and checks the file can hold that many elements.
-    fn count(&mut self, what: &dyn Fn() -> String, limit: u64, min_elem_size: usize) -> Result<u64, GgufError> {
+    fn count(
+        &mut self,
+        what: &dyn Fn() -> String,
+        limit: u64,
+        min_elem_size: usize,
+    ) -> Result<u64, GgufError> {
         let n = self.u64(what)?;
         self.limit(what, n, limit)?;
         let needed = n.saturating_mul(min_elem_size as u64);
@@ -117,7 +128,11 @@ impl<'a> Cursor<'a> {
     fn value_type(&mut self, key: &str) -> Result<ValueType, GgufError> {
         let offset = self.pos as u64;
         let id = self.u32(&|| format!("value type of '{key}'"))?;
-        ValueType::from_u32(id).ok_or(GgufError::UnknownValueType { key: key.to_string(), offset, type_id: id })
+        ValueType::from_u32(id).ok_or(GgufError::UnknownValueType {
+            key: key.to_string(),
+            offset,
+            type_id: id,
+        })
     }
 
     fn value(&mut self, key: &str, ty: ValueType, depth: usize) -> Result<Value, GgufError> {
@@ -136,7 +151,10 @@ impl<'a> Cursor<'a> {
             ValueType::Bool => {
                 let b = self.array::<1>(&what)?[0];
                 if b > 1 {
-                    return Err(GgufError::ValueOutOfRange { key: key.to_string(), value: format!("bool byte {b}") });
+                    return Err(GgufError::ValueOutOfRange {
+                        key: key.to_string(),
+                        value: format!("bool byte {b}"),
+                    });
                 }
                 Value::Bool(b == 1)
             }
@@ -147,7 +165,11 @@ impl<'a> Cursor<'a> {
 
     fn array_value(&mut self, key: &str, depth: usize) -> Result<Array, GgufError> {
         let what = || format!("array '{key}'");
-        self.limit(&|| format!("nesting of {}", what()), depth as u64 + 1, self.limits.max_array_nesting as u64)?;
+        self.limit(
+            &|| format!("nesting of {}", what()),
+            depth as u64 + 1,
+            self.limits.max_array_nesting as u64,
+        )?;
         let elem = self.value_type(key)?;
         let n = self.count(&what, self.limits.max_array_len, elem.min_encoded_size())?;
         macro_rules! prim {
@@ -155,7 +177,10 @@ impl<'a> Cursor<'a> {
                 const SZ: usize = std::mem::size_of::<$t>();
                 let bytes = self.take(n * SZ as u64, &what)?;
                 Array::$variant(
-                    bytes.chunks_exact(SZ).map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or([0; SZ]))).collect(),
+                    bytes
+                        .chunks_exact(SZ)
+                        .map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or([0; SZ])))
+                        .collect(),
                 )
             }};
         }
@@ -173,14 +198,20 @@ impl<'a> Cursor<'a> {
             ValueType::Bool => {
                 let bytes = self.take(n, &what)?;
                 if let Some(b) = bytes.iter().find(|&&b| b > 1) {
-                    return Err(GgufError::ValueOutOfRange { key: key.to_string(), value: format!("bool byte {b}") });
+                    return Err(GgufError::ValueOutOfRange {
+                        key: key.to_string(),
+                        value: format!("bool byte {b}"),
+                    });
                 }
                 Array::Bool(bytes.iter().map(|&b| b == 1).collect())
             }
             ValueType::String => {
                 let mut v = Vec::with_capacity(n as usize);
                 for i in 0..n {
-                    v.push(self.string(&|| format!("element {i} of array '{key}'"), self.limits.max_string_len)?);
+                    v.push(self.string(
+                        &|| format!("element {i} of array '{key}'"),
+                        self.limits.max_string_len,
+                    )?);
                 }
                 Array::String(v)
             }
@@ -197,7 +228,9 @@ impl<'a> Cursor<'a> {
 
 pub(super) fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, GgufError> {
     let mut c = Cursor { buf, pos: 0, limits };
-    let magic = c.take(4, &|| "magic".into()).map_err(|_| GgufError::BadMagic { found: buf[..buf.len().min(4)].to_vec() })?;
+    let magic = c
+        .take(4, &|| "magic".into())
+        .map_err(|_| GgufError::BadMagic { found: buf[..buf.len().min(4)].to_vec() })?;
     if magic != GGUF_MAGIC {
         return Err(GgufError::BadMagic { found: magic.to_vec() });
     }
@@ -255,7 +288,8 @@ pub(super) fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, GgufError> {
         }
         let type_id = c.u32(&|| format!("type of tensor '{name}'"))?;
         let offset = c.u64(&|| format!("data offset of tensor '{name}'"))?;
-        let ggml_type = GgmlType::from_id(type_id).ok_or_else(|| GgufError::UnknownTensorType { name: name.clone(), type_id })?;
+        let ggml_type = GgmlType::from_id(type_id)
+            .ok_or_else(|| GgufError::UnknownTensorType { name: name.clone(), type_id })?;
         let size = tensor_size(&name, &dims, ggml_type, limits)?;
         if offset % alignment != 0 {
             return Err(GgufError::Misaligned { name, offset, alignment });
@@ -290,12 +324,21 @@ pub(super) fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, GgufError> {
 
 /// Bytes of a tensor from its shape and type, with every product checked.
 fn tensor_size(name: &str, dims: &[u64], ty: GgmlType, limits: &Limits) -> Result<u64, GgufError> {
-    let bad = |reason: String| GgufError::BadShape { name: name.to_string(), dims: dims.to_vec(), reason };
+    let bad = |reason: String| GgufError::BadShape {
+        name: name.to_string(),
+        dims: dims.to_vec(),
+        reason,
+    };
     if let Some(&d) = dims.iter().find(|&&d| d == 0 || d > limits.max_dim) {
         return Err(bad(format!("dimension {d} is outside 1..={}", limits.max_dim)));
     }
     let row = ty.row_bytes(dims[0]).ok_or_else(|| {
-        bad(format!("row length {} is not a multiple of the {} block size {}", dims[0], ty, ty.block_size()))
+        bad(format!(
+            "row length {} is not a multiple of the {} block size {}",
+            dims[0],
+            ty,
+            ty.block_size()
+        ))
     })?;
     dims[1..]
         .iter()
@@ -308,7 +351,10 @@ fn check_no_overlap(tensors: &[TensorInfo]) -> Result<(), GgufError> {
     order.sort_by_key(|t| t.offset);
     for w in order.windows(2) {
         if w[0].offset + w[0].size > w[1].offset {
-            return Err(GgufError::OverlappingTensors { first: w[0].name.clone(), second: w[1].name.clone() });
+            return Err(GgufError::OverlappingTensors {
+                first: w[0].name.clone(),
+                second: w[1].name.clone(),
+            });
         }
     }
     Ok(())

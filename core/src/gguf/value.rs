@@ -280,11 +280,7 @@ impl Metadata {
     }
 
     fn wrong_type(key: &str, expected: &'static str, found: &Value) -> GgufError {
-        GgufError::WrongType {
-            key: key.to_string(),
-            expected,
-            found: found.value_type().name(),
-        }
+        GgufError::WrongType { key: key.to_string(), expected, found: found.value_type().name() }
     }
 
     fn required<T>(key: &str, v: Result<Option<T>, GgufError>) -> Result<T, GgufError> {
@@ -296,10 +292,9 @@ impl Metadata {
     pub fn int_opt<T: TryFrom<i128>>(&self, key: &str) -> Result<Option<T>, GgufError> {
         let Some(v) = self.get(key) else { return Ok(None) };
         let i = v.as_i128().ok_or_else(|| Self::wrong_type(key, "integer", v))?;
-        T::try_from(i).map(Some).map_err(|_| GgufError::ValueOutOfRange {
-            key: key.to_string(),
-            value: i.to_string(),
-        })
+        T::try_from(i)
+            .map(Some)
+            .map_err(|_| GgufError::ValueOutOfRange { key: key.to_string(), value: i.to_string() })
     }
 
     pub fn int<T: TryFrom<i128>>(&self, key: &str) -> Result<T, GgufError> {
@@ -308,9 +303,7 @@ impl Metadata {
 
     pub fn f32_opt(&self, key: &str) -> Result<Option<f32>, GgufError> {
         let Some(v) = self.get(key) else { return Ok(None) };
-        v.as_f64()
-            .map(|x| Some(x as f32))
-            .ok_or_else(|| Self::wrong_type(key, "number", v))
+        v.as_f64().map(|x| Some(x as f32)).ok_or_else(|| Self::wrong_type(key, "number", v))
     }
 
     pub fn f32(&self, key: &str) -> Result<f32, GgufError> {

@@ -6,6 +6,9 @@
 //! which is correctly rounded everywhere (one instruction on FMA hardware, libm's `fmaf`
 //! elsewhere), and nothing is reassociated, so every table gives the same bits.
 
+// Index loops over a block mirror the SIMD lanes the compiler makes of them.
+#![allow(clippy::needless_range_loop)]
+
 /// Keys per block.
 const KEYS: usize = 32;
 
@@ -39,7 +42,11 @@ pub fn attention_block(b: &AttnBlock, out: &mut [f32], scratch: &mut [f32]) {
 /// value channels in slabs of `S`: a tile's accumulators must fit the vector registers
 /// (`R * KEYS` scores, then `R * S` output channels). Any tiling gives the same bits.
 #[inline(always)]
-pub fn attention_block_tiled<const R: usize, const S: usize>(b: &AttnBlock, out: &mut [f32], scratch: &mut [f32]) {
+pub fn attention_block_tiled<const R: usize, const S: usize>(
+    b: &AttnBlock,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
     let hd = b.hd;
     let rows = b.starts.len() * b.group;
     let (scores, rest) = scratch.split_at_mut(rows * KEYS);
@@ -60,7 +67,13 @@ pub fn attention_block_tiled<const R: usize, const S: usize>(b: &AttnBlock, out:
         // block (the cache's key rows are a large power of two apart and would evict
         // one another).
         let blk = if nk == KEYS && b.starts.len() == 1 {
-            KeyBlock { k0, kblk: &b.kt[k0..], k_stride: b.stride, vblk: &b.v[k0 * b.v_stride..], v_stride: b.v_stride }
+            KeyBlock {
+                k0,
+                kblk: &b.kt[k0..],
+                k_stride: b.stride,
+                vblk: &b.v[k0 * b.v_stride..],
+                v_stride: b.v_stride,
+            }
         } else {
             copy_block(b, k0, nk, kblk, vblk)
         };
@@ -87,7 +100,13 @@ pub fn attention_block_tiled<const R: usize, const S: usize>(b: &AttnBlock, out:
 /// Copies the block of `nk` keys and values at slot `k0` into `kblk` and `vblk`, padded
 /// with zeros to `KEYS`.
 #[inline(always)]
-fn copy_block<'a>(b: &AttnBlock, k0: usize, nk: usize, kblk: &'a mut [f32], vblk: &'a mut [f32]) -> KeyBlock<'a> {
+fn copy_block<'a>(
+    b: &AttnBlock,
+    k0: usize,
+    nk: usize,
+    kblk: &'a mut [f32],
+    vblk: &'a mut [f32],
+) -> KeyBlock<'a> {
     let hd = b.hd;
     for d in 0..hd {
         let dst = &mut kblk[d * KEYS..(d + 1) * KEYS];
@@ -159,7 +178,7 @@ fn rows_tile<const R: usize, const S: usize>(
         scores[(r0 + i) * KEYS..(r0 + i + 1) * KEYS].copy_from_slice(a);
     }
     // Values: output channels in slabs held in registers across the block's keys.
-    if hd % S == 0 {
+    if hd.is_multiple_of(S) {
         values::<R, S>(b, blk, r0, &acc, &alpha, out);
     } else {
         values::<R, 16>(b, blk, r0, &acc, &alpha, out);
@@ -169,13 +188,21 @@ fn rows_tile<const R: usize, const S: usize>(
 /// `acc[i][t] = q[r0 + i] · k[t]` over the block's keys. Four rows are spelled out as
 /// four arrays so the compiler keeps all eight vector chains in registers.
 #[inline(always)]
-fn scores_tile<const R: usize>(b: &AttnBlock, blk: &KeyBlock, r0: usize, acc: &mut [[f32; KEYS]; R]) {
+fn scores_tile<const R: usize>(
+    b: &AttnBlock,
+    blk: &KeyBlock,
+    r0: usize,
+    acc: &mut [[f32; KEYS]; R],
+) {
     let hd = b.hd;
     let q = |i: usize| &b.q[(r0 + i.min(R - 1)) * hd..(r0 + i.min(R - 1) + 1) * hd];
     let (q0, q1, q2, q3) = (q(0), q(1), q(2), q(3));
     let (mut a0, mut a1, mut a2, mut a3) = ([0f32; KEYS], [0f32; KEYS], [0f32; KEYS], [0f32; KEYS]);
     for (d, (((&x0, &x1), &x2), &x3)) in q0.iter().zip(q1).zip(q2).zip(q3).enumerate() {
-        let Ok(k) = <&[f32; KEYS]>::try_from(&blk.kblk[d * blk.k_stride..d * blk.k_stride + KEYS]) else { return };
+        let Ok(k) = <&[f32; KEYS]>::try_from(&blk.kblk[d * blk.k_stride..d * blk.k_stride + KEYS])
+        else {
+            return;
+        };
         for t in 0..KEYS {
             a0[t] = x0.mul_add(k[t], a0[t]);
             if R > 1 {
@@ -212,8 +239,13 @@ fn values<const R: usize, const S: usize>(
             }
         }
         for t in 0..KEYS {
-            let Ok(v) = <&[f32; S]>::try_from(&blk.vblk[t * blk.v_stride + c0..t * blk.v_stride + c0 + S]) else { return };
-            let (p0, p1, p2, p3) = (p[0][t], p[1.min(R - 1)][t], p[2.min(R - 1)][t], p[3.min(R - 1)][t]);
+            let Ok(v) =
+                <&[f32; S]>::try_from(&blk.vblk[t * blk.v_stride + c0..t * blk.v_stride + c0 + S])
+            else {
+                return;
+            };
+            let (p0, p1, p2, p3) =
+                (p[0][t], p[1.min(R - 1)][t], p[2.min(R - 1)][t], p[3.min(R - 1)][t]);
             for j in 0..S {
                 o0[j] = p0.mul_add(v[j], o0[j]);
                 if R > 1 {
@@ -294,7 +326,10 @@ pub fn exp(x: f32) -> f32 {
     let n = (xc * LOG2E + ROUNDER) - ROUNDER;
     let r = (xc - n * LN2_HI) - n * LN2_LO;
     // Taylor terms to r^6 (|r| <= ln2 / 2).
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     let scaled = p * f32::from_bits(((n as i32 + 127) << 23) as u32);
     if x < -87.0 { 0.0 } else { scaled }
 }
@@ -330,20 +365,40 @@ mod tests {
         for (starts, ends) in batches {
             let tokens = starts.len();
             let q: Vec<f32> = (0..tokens * group * hd).map(|i| f(i + 11)).collect();
-            let b = AttnBlock { q: &q, hd, group, kt: &kt, stride: n, v: &v, v_stride: hd, starts, ends, scale: 0.3 };
+            let b = AttnBlock {
+                q: &q,
+                hd,
+                group,
+                kt: &kt,
+                stride: n,
+                v: &v,
+                v_stride: hd,
+                starts,
+                ends,
+                scale: 0.3,
+            };
             let mut out = vec![0f32; tokens * group * hd];
             let mut scratch = vec![0f32; scratch_len(tokens * group, hd)];
             attention_block(&b, &mut out, &mut scratch);
             for r in 0..tokens * group {
                 let i = r / group;
                 let s: Vec<f64> = (starts[i]..ends[i])
-                    .map(|k| (0..hd).map(|d| q[r * hd + d] as f64 * kt[d * n + k] as f64).sum::<f64>() * 0.3)
+                    .map(|k| {
+                        (0..hd).map(|d| q[r * hd + d] as f64 * kt[d * n + k] as f64).sum::<f64>()
+                            * 0.3
+                    })
                     .collect();
                 let m = s.iter().cloned().fold(f64::MIN, f64::max);
                 let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
                 for d in 0..hd {
-                    let want: f64 = (starts[i]..ends[i]).zip(&s).map(|(k, x)| (x - m).exp() / z * v[k * hd + d] as f64).sum();
-                    assert!((out[r * hd + d] as f64 - want).abs() < 1e-5, "{tokens} tokens: row {r} dim {d}");
+                    let want: f64 = (starts[i]..ends[i])
+                        .zip(&s)
+                        .map(|(k, x)| (x - m).exp() / z * v[k * hd + d] as f64)
+                        .sum();
+                    assert!(
+                        (out[r * hd + d] as f64 - want).abs() < 1e-5,
+                        "{tokens} tokens: row {r} dim {d}"
+                    );
                 }
             }
         }

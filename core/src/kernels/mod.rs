@@ -80,7 +80,15 @@ pub struct PackedKernels {
 
 impl PackedKernels {
     /// Runs the kernel for `w`'s format.
-    pub fn gemm(&self, w: &PackedTiles, groups: Range<usize>, act: &[ActQ8], n_tok: usize, out: &mut [f32], ld: usize) {
+    pub fn gemm(
+        &self,
+        w: &PackedTiles,
+        groups: Range<usize>,
+        act: &[ActQ8],
+        n_tok: usize,
+        out: &mut [f32],
+        ld: usize,
+    ) {
         match w {
             PackedTiles::Q4_0(p) => (self.q4_0)(p, groups, act, n_tok, out, ld),
             PackedTiles::Q4_1(p) => (self.q4_1)(p, groups, act, n_tok, out, ld),
@@ -94,6 +102,13 @@ impl PackedKernels {
     }
 }
 
+/// `(q, hd, kt, stride, n, scores)`: see [`Kernels::attn_scores`].
+pub type AttnScoresFn =
+    fn(q: &[f32], hd: usize, kt: &[f32], stride: usize, n: usize, scores: &mut [f32]);
+/// `(p, n, v, stride, hd, out)`: see [`Kernels::attn_values`].
+pub type AttnValuesFn =
+    fn(p: &[f32], n: usize, v: &[f32], stride: usize, hd: usize, out: &mut [f32]);
+
 /// The kernels chosen for this CPU.
 pub struct Kernels {
     /// Which instruction set the table uses ("scalar", "avx2", "neon-dotprod", ...).
@@ -104,12 +119,12 @@ pub struct Kernels {
     pub quantize_act: fn(&[f32], &mut [ActQ8]),
     /// Attention scores of `m` query rows (`q`: `[m, hd]`) against `n` keys stored
     /// transposed (`kt`: row `d` at `d * stride`): `scores[g * n + s] = q[g] · k[s]`.
-    pub attn_scores: fn(q: &[f32], hd: usize, kt: &[f32], stride: usize, n: usize, scores: &mut [f32]),
+    pub attn_scores: AttnScoresFn,
     /// Blocked attention of query rows sharing a KV head (see [`attention::AttnBlock`]).
     pub attention: fn(&attention::AttnBlock<'_>, &mut [f32], &mut [f32]),
     /// Weighted sums of `n` value rows (`v`: row `s` at `s * stride`, `hd` wide) for `m`
     /// probability rows (`p`: `[m, n]`): `out[g] = Σ_s p[g * n + s] · v[s]`.
-    pub attn_values: fn(p: &[f32], n: usize, v: &[f32], stride: usize, hd: usize, out: &mut [f32]),
+    pub attn_values: AttnValuesFn,
     /// `gate = act(gate) * up` (see [`activation::gated`]).
     pub gated: fn(gate: &mut [f32], up: &[f32], act: crate::model::config::Activation),
     pub packed: PackedKernels,
@@ -161,7 +176,9 @@ fn select() -> Kernels {
     if let Some(name) = std::env::var("JOULE_KERNELS").ok().filter(|v| !v.is_empty()) {
         match table(&name) {
             Some(t) => return t,
-            None => log::warn!("JOULE_KERNELS={name}: not available on this CPU; choosing automatically"),
+            None => log::warn!(
+                "JOULE_KERNELS={name}: not available on this CPU; choosing automatically"
+            ),
         }
     }
     #[cfg(target_arch = "x86_64")]
@@ -198,7 +215,12 @@ pub fn matmul(pool: &ThreadPool, w: &Linear, input: Input<'_>, n_tokens: usize, 
 
 /// Several matrices applied to the same input (q, k and v; gate and up) in one pass of
 /// the pool: one hand-off instead of one per matrix.
-pub fn matmul_many(pool: &ThreadPool, jobs: &mut [(&Linear, &mut [f32])], input: Input<'_>, n_tokens: usize) {
+pub fn matmul_many(
+    pool: &ThreadPool,
+    jobs: &mut [(&Linear, &mut [f32])],
+    input: Input<'_>,
+    n_tokens: usize,
+) {
     let fallback_q;
     let mut input = input;
     if input.q.is_none() && jobs.iter().any(|(w, _)| matches!(w.packed, PackedMatrix::Tiles(_))) {
@@ -234,8 +256,12 @@ impl Plan {
             return Plan::Tokens { tokens: n_tokens.div_ceil(n_threads * 2).max(1) };
         }
         match w.packed {
-            PackedMatrix::Tiles(_) => Plan::PackedRows { groups: w.n_out.div_ceil(pack::ROWS).div_ceil(n_threads * 4).max(1) },
-            PackedMatrix::Raw(_) => Plan::FloatRows { rows: w.n_out.div_ceil(n_threads * 4).next_multiple_of(ROW_TILE) },
+            PackedMatrix::Tiles(_) => Plan::PackedRows {
+                groups: w.n_out.div_ceil(pack::ROWS).div_ceil(n_threads * 4).max(1),
+            },
+            PackedMatrix::Raw(_) => {
+                Plan::FloatRows { rows: w.n_out.div_ceil(n_threads * 4).next_multiple_of(ROW_TILE) }
+            }
         }
     }
 
@@ -331,7 +357,14 @@ fn float_tokens(w: &Linear, bytes: &[u8], x: &[f32], o: &mut [f32]) {
 }
 
 /// Dequantizes rows `r..r + rows` of `w` into `scratch` (`rows * n_in` floats).
-fn dequantize_rows(w: &Linear, bytes: &[u8], row_bytes: usize, r: usize, rows: usize, scratch: &mut [f32]) {
+fn dequantize_rows(
+    w: &Linear,
+    bytes: &[u8],
+    row_bytes: usize,
+    r: usize,
+    rows: usize,
+    scratch: &mut [f32],
+) {
     let src = &bytes[r * row_bytes..(r + rows) * row_bytes];
     // Shapes and types were validated at load, so this cannot fail; a zeroed result
     // would show up in every reference test.
@@ -343,7 +376,9 @@ fn dequantize_rows(w: &Linear, bytes: &[u8], row_bytes: usize, r: usize, rows: u
 /// Dequantizes row `row` of a weight matrix (an embedding lookup).
 pub fn matrix_row(w: &Linear, row: usize, out: &mut [f32]) {
     match &w.packed {
-        PackedMatrix::Raw(bytes) => dequantize_rows(w, bytes.as_slice(), w.row_bytes(), row, 1, out),
+        PackedMatrix::Raw(bytes) => {
+            dequantize_rows(w, bytes.as_slice(), w.row_bytes(), row, 1, out)
+        }
         PackedMatrix::Tiles(t) => pack::dequantize_row(t, row, out),
     }
 }

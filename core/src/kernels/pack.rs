@@ -238,15 +238,22 @@ pub const PACKED_TYPES: [GgmlType; 8] = [
 /// Whether the integer kernels can take weights of this type and shape.
 pub fn packable(ty: GgmlType, n_in: usize) -> bool {
     match ty {
-        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0 => n_in % 32 == 0,
-        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => n_in % 256 == 0,
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0 => {
+            n_in.is_multiple_of(32)
+        }
+        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => n_in.is_multiple_of(256),
         _ => false,
     }
 }
 
 /// Repacks a `[n_out, n_in]` matrix given as rows of ggml blocks. Returns None for
 /// types the integer kernels do not take (the float path handles those).
-pub fn pack(ty: GgmlType, bytes: &[u8], n_out: usize, n_in: usize) -> Result<Option<PackedTiles>, quant::QuantError> {
+pub fn pack(
+    ty: GgmlType,
+    bytes: &[u8],
+    n_out: usize,
+    n_in: usize,
+) -> Result<Option<PackedTiles>, quant::QuantError> {
     pack_releasing(ty, bytes, n_out, n_in, &mut |_| {})
 }
 
@@ -266,9 +273,16 @@ pub fn pack_releasing(
     let row_bytes = n_in / ty.block_size() * ty.type_size();
     let expected = row_bytes * n_out;
     if bytes.len() != expected {
-        return Err(quant::QuantError::LengthMismatch { ty, elements: n_in * n_out, expected_bytes: expected, bytes: bytes.len() });
+        return Err(quant::QuantError::LengthMismatch {
+            ty,
+            elements: n_in * n_out,
+            expected_bytes: expected,
+            bytes: bytes.len(),
+        });
     }
-    let row = |r: usize| -> Option<&[u8]> { (r < n_out).then(|| &bytes[r * row_bytes..(r + 1) * row_bytes]) };
+    let row = |r: usize| -> Option<&[u8]> {
+        (r < n_out).then(|| &bytes[r * row_bytes..(r + 1) * row_bytes])
+    };
     Ok(Some(match ty {
         GgmlType::Q4_0 => PackedTiles::Q4_0(pack_with(packed, n_out, n_in, 32, row, |rows, j| {
             let mut t = TileQ4_0::zeroed();
@@ -315,50 +329,59 @@ pub fn pack_releasing(
             }
             t
         })?),
-        GgmlType::Q4_K => PackedTiles::Q4_K(pack_with(packed, n_out, n_in, 256, row, |rows, j| {
-            let mut t = TileQ4_K::zeroed();
-            for (r, b) in blocks::<quant::BlockQ4_K>(rows, j) {
-                (t.d[r], t.dmin[r]) = (b.d, b.dmin);
-                let q = quant::q4_k::quants(&b);
-                for c in 0..8 {
-                    (t.sc[8 * c + r], t.m[8 * c + r]) = quant::q4_k::scale_min(&b, c);
-                    put_nibbles(&mut t.qs[c], r, &q[32 * c..32 * c + 32]);
+        GgmlType::Q4_K => {
+            PackedTiles::Q4_K(pack_with(packed, n_out, n_in, 256, row, |rows, j| {
+                let mut t = TileQ4_K::zeroed();
+                for (r, b) in blocks::<quant::BlockQ4_K>(rows, j) {
+                    (t.d[r], t.dmin[r]) = (b.d, b.dmin);
+                    let q = quant::q4_k::quants(&b);
+                    for c in 0..8 {
+                        (t.sc[8 * c + r], t.m[8 * c + r]) = quant::q4_k::scale_min(&b, c);
+                        put_nibbles(&mut t.qs[c], r, &q[32 * c..32 * c + 32]);
+                    }
                 }
-            }
-            t
-        })?),
-        GgmlType::Q5_K => PackedTiles::Q5_K(pack_with(packed, n_out, n_in, 256, row, |rows, j| {
-            let mut t = TileQ5_K::zeroed();
-            for (r, b) in blocks::<quant::BlockQ5_K>(rows, j) {
-                (t.d[r], t.dmin[r]) = (b.d, b.dmin);
-                let q = quant::q5_k::quants(&b);
-                for c in 0..8 {
-                    (t.sc[8 * c + r], t.m[8 * c + r]) = quant::q5_k::scale_min(&b, c);
-                    put_nibbles(&mut t.qs[c], r, &q[32 * c..32 * c + 32]);
-                    put_high_bits(&mut t.qh[c], r, &q[32 * c..32 * c + 32]);
+                t
+            })?)
+        }
+        GgmlType::Q5_K => {
+            PackedTiles::Q5_K(pack_with(packed, n_out, n_in, 256, row, |rows, j| {
+                let mut t = TileQ5_K::zeroed();
+                for (r, b) in blocks::<quant::BlockQ5_K>(rows, j) {
+                    (t.d[r], t.dmin[r]) = (b.d, b.dmin);
+                    let q = quant::q5_k::quants(&b);
+                    for c in 0..8 {
+                        (t.sc[8 * c + r], t.m[8 * c + r]) = quant::q5_k::scale_min(&b, c);
+                        put_nibbles(&mut t.qs[c], r, &q[32 * c..32 * c + 32]);
+                        put_high_bits(&mut t.qh[c], r, &q[32 * c..32 * c + 32]);
+                    }
                 }
-            }
-            t
-        })?),
-        GgmlType::Q6_K => PackedTiles::Q6_K(pack_with(packed, n_out, n_in, 256, row, |rows, j| {
-            let mut t = TileQ6_K::zeroed();
-            for (r, b) in blocks::<quant::BlockQ6_K>(rows, j) {
-                t.d[r] = b.d;
-                let q = quant::q6_k::quants(&b);
-                for c in 0..8 {
-                    t.sc[16 * c + r] = b.scales[2 * c];
-                    t.sc[16 * c + 8 + r] = b.scales[2 * c + 1];
-                    put_bytes(&mut t.qs[c], r, &q[32 * c..32 * c + 32]);
+                t
+            })?)
+        }
+        GgmlType::Q6_K => {
+            PackedTiles::Q6_K(pack_with(packed, n_out, n_in, 256, row, |rows, j| {
+                let mut t = TileQ6_K::zeroed();
+                for (r, b) in blocks::<quant::BlockQ6_K>(rows, j) {
+                    t.d[r] = b.d;
+                    let q = quant::q6_k::quants(&b);
+                    for c in 0..8 {
+                        t.sc[16 * c + r] = b.scales[2 * c];
+                        t.sc[16 * c + 8 + r] = b.scales[2 * c + 1];
+                        put_bytes(&mut t.qs[c], r, &q[32 * c..32 * c + 32]);
+                    }
                 }
-            }
-            t
-        })?),
+                t
+            })?)
+        }
         _ => return Ok(None),
     }))
 }
 
 /// Block `j` of each existing row of a group, with its row index in the group.
-fn blocks<'a, B: Pod>(rows: &'a [Option<&'a [u8]>; ROWS], j: usize) -> impl Iterator<Item = (usize, B)> + 'a {
+fn blocks<'a, B: Pod>(
+    rows: &'a [Option<&'a [u8]>; ROWS],
+    j: usize,
+) -> impl Iterator<Item = (usize, B)> + 'a {
     let size = size_of::<B>();
     rows.iter().enumerate().filter_map(move |(r, row)| {
         let bytes = &(*row)?[j * size..(j + 1) * size];
@@ -385,7 +408,7 @@ fn pack_with<'a, T>(
         for j in 0..per_group {
             tiles.push(tile(&rows, j));
         }
-        if ((g + 1) * ROWS) % RELEASE_ROWS == 0 {
+        if ((g + 1) * ROWS).is_multiple_of(RELEASE_ROWS) {
             packed((g + 1) * ROWS);
         }
     }
@@ -413,13 +436,23 @@ pub fn quantize_act(x: &[f32], out: &mut [ActQ8]) {
 /// Two-level activation quantization of `x` (rows of whole 32-blocks): `hi` is the
 /// 8-bit quantization of `x`, `lo` the 8-bit quantization of the rest `x - dequant(hi)`,
 /// both with `quantize` (the kernel table's quantizer).
-pub fn quantize_two_level(quantize: fn(&[f32], &mut [ActQ8]), x: &[f32], hi: &mut [ActQ8], lo: &mut [ActQ8]) {
+pub fn quantize_two_level(
+    quantize: fn(&[f32], &mut [ActQ8]),
+    x: &[f32],
+    hi: &mut [ActQ8],
+    lo: &mut [ActQ8],
+) {
     // 16 blocks per call of the (SIMD) quantizer, the rests on the stack.
     const BLOCKS: usize = 16;
     let mut rest = [0f32; 32 * BLOCKS];
-    for ((xs, h), l) in x.chunks(32 * BLOCKS).zip(hi.chunks_mut(BLOCKS)).zip(lo.chunks_mut(BLOCKS)) {
+    for ((xs, h), l) in x.chunks(32 * BLOCKS).zip(hi.chunks_mut(BLOCKS)).zip(lo.chunks_mut(BLOCKS))
+    {
         quantize(xs, h);
-        for ((r, &v), q) in rest.iter_mut().zip(xs).zip(h.iter().flat_map(|b| b.qs.iter().map(move |&q| b.d * q as f32))) {
+        for ((r, &v), q) in rest
+            .iter_mut()
+            .zip(xs)
+            .zip(h.iter().flat_map(|b| b.qs.iter().map(move |&q| b.d * q as f32)))
+        {
             *r = v - q;
         }
         quantize(&rest[..xs.len()], l);

@@ -2,11 +2,17 @@
 //! Integer sums are exact; each SIMD twin must reproduce them bit for bit and may only
 //! differ in the order of the final f32 accumulation.
 
+// Index loops over ROWS mirror the lanes of the SIMD twins; iterators would hide that.
+#![allow(clippy::needless_range_loop)]
+
 use std::ops::Range;
 
 use half::f16;
 
-use super::pack::{self, ActQ8, Packed, ROWS, TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
+use super::pack::{
+    self, ActQ8, Packed, ROWS, TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K,
+    TileQ6_K, TileQ8_0,
+};
 use super::{Kernels, PackedKernels};
 
 pub(super) fn table() -> Kernels {
@@ -90,7 +96,14 @@ pub trait TileDot: Copy {
 /// `out[t * ld + (r - rows.start)] = W[r] · act[t]` for groups `groups`, tokens
 /// `0..n_tok` (`act` is token-major, `n_in / 32` blocks per token). Rows past `n_out`
 /// are not written.
-pub fn gemm<T: TileDot>(w: &Packed<T>, groups: Range<usize>, act: &[ActQ8], n_tok: usize, out: &mut [f32], ld: usize) {
+pub fn gemm<T: TileDot>(
+    w: &Packed<T>,
+    groups: Range<usize>,
+    act: &[ActQ8],
+    n_tok: usize,
+    out: &mut [f32],
+    ld: usize,
+) {
     let nb = w.n_in / 32;
     let row0 = groups.start * ROWS;
     for g in groups {
@@ -170,7 +183,8 @@ impl TileDot for TileQ8_0 {
     fn dot(&self, act: &[ActQ8], acc: &mut [f32; ROWS]) {
         let a = &act[0];
         for r in 0..ROWS {
-            let isum: i32 = (0..32).map(|e| pack::byte(&self.qs, r, e) as i32 * a.qs[e] as i32).sum();
+            let isum: i32 =
+                (0..32).map(|e| pack::byte(&self.qs, r, e) as i32 * a.qs[e] as i32).sum();
             acc[r] += (f(self.d[r]) * a.d) * isum as f32;
         }
     }
@@ -210,9 +224,12 @@ impl TileDot for TileQ6_K {
         for (c, a) in act.iter().enumerate() {
             for r in 0..ROWS {
                 let half = |h: usize| -> i32 {
-                    (16 * h..16 * h + 16).map(|e| pack::byte(&self.qs[c], r, e) as i32 * a.qs[e] as i32).sum()
+                    (16 * h..16 * h + 16)
+                        .map(|e| pack::byte(&self.qs[c], r, e) as i32 * a.qs[e] as i32)
+                        .sum()
                 };
-                let isum = self.sc[16 * c + r] as i32 * half(0) + self.sc[16 * c + 8 + r] as i32 * half(1);
+                let isum =
+                    self.sc[16 * c + r] as i32 * half(0) + self.sc[16 * c + 8 + r] as i32 * half(1);
                 acc[r] += (f(self.d[r]) * a.d) * isum as f32;
             }
         }

@@ -53,7 +53,8 @@ pub(crate) fn attention(
     by_head: &mut [f32],
     out: &mut [f32],
 ) {
-    let (n_head, n_head_kv, hd, capacity) = (shape.n_head, shape.n_head_kv, shape.head_dim, shape.capacity);
+    let (n_head, n_head_kv, hd, capacity) =
+        (shape.n_head, shape.n_head_kv, shape.head_dim, shape.capacity);
     let group = n_head / n_head_kv;
     let kvd = n_head_kv * hd;
     let n = out.len() / (n_head * hd);
@@ -63,7 +64,9 @@ pub(crate) fn attention(
     let by_head = &mut by_head[..n * n_head * hd];
     pool.for_each_item(
         by_head.chunks_mut(n * group * hd).enumerate().flat_map(|(kvh, head)| {
-            head.chunks_mut(tokens_per_block * group * hd).enumerate().map(move |(b, o)| (kvh, b, o))
+            head.chunks_mut(tokens_per_block * group * hd)
+                .enumerate()
+                .map(move |(b, o)| (kvh, b, o))
         }),
         &|(kvh, b, o)| {
             let t0 = b * tokens_per_block;
@@ -76,26 +79,29 @@ pub(crate) fn attention(
             }
             // The block's query rows, token-major, gathered from `q`.
             let rows = tokens * group;
-            kernels::with_scratch(rows * hd + kernels::attention::scratch_len(rows, hd), |scratch| {
-                let (qb, rest) = scratch.split_at_mut(rows * hd);
-                for i in 0..tokens {
-                    let src = &q[(t0 + i) * n_head * hd + kvh * group * hd..][..group * hd];
-                    qb[i * group * hd..(i + 1) * group * hd].copy_from_slice(src);
-                }
-                let block = kernels::attention::AttnBlock {
-                    q: qb,
-                    hd,
-                    group,
-                    kt: &kt[kvh * hd * capacity..],
-                    stride: capacity,
-                    v: &v[kvh * hd..],
-                    v_stride: kvd,
-                    starts: &starts[..tokens],
-                    ends: &ends[..tokens],
-                    scale: shape.scale,
-                };
-                attend(&block, o, rest);
-            });
+            kernels::with_scratch(
+                rows * hd + kernels::attention::scratch_len(rows, hd),
+                |scratch| {
+                    let (qb, rest) = scratch.split_at_mut(rows * hd);
+                    for i in 0..tokens {
+                        let src = &q[(t0 + i) * n_head * hd + kvh * group * hd..][..group * hd];
+                        qb[i * group * hd..(i + 1) * group * hd].copy_from_slice(src);
+                    }
+                    let block = kernels::attention::AttnBlock {
+                        q: qb,
+                        hd,
+                        group,
+                        kt: &kt[kvh * hd * capacity..],
+                        stride: capacity,
+                        v: &v[kvh * hd..],
+                        v_stride: kvd,
+                        starts: &starts[..tokens],
+                        ends: &ends[..tokens],
+                        scale: shape.scale,
+                    };
+                    attend(&block, o, rest);
+                },
+            );
         },
     );
     // Token order: out[i, kvh * group + g] = by_head[kvh, i, g].
@@ -123,7 +129,14 @@ fn softmax_scaled(row: &mut [f32], scale: f32) {
 
 /// The attention probabilities of query token `i` (its `[n_head, hd]` query `q`) for
 /// every head, written as `[n_head, stride]` rows (slots it does not see left at 0).
-pub(crate) fn attention_probabilities(shape: &AttentionShape, i: usize, q: &[f32], kt: &[f32], stride: usize, out: &mut [f32]) {
+pub(crate) fn attention_probabilities(
+    shape: &AttentionShape,
+    i: usize,
+    q: &[f32],
+    kt: &[f32],
+    stride: usize,
+    out: &mut [f32],
+) {
     let hd = shape.head_dim;
     let group = shape.n_head / shape.n_head_kv;
     let keys = shape.keys(i);
@@ -131,7 +144,14 @@ pub(crate) fn attention_probabilities(shape: &AttentionShape, i: usize, q: &[f32
     for (h, row) in out.chunks_exact_mut(stride).enumerate() {
         let kvh = h / group;
         let scores = &mut row[keys.clone()];
-        (k.attn_scores)(&q[h * hd..(h + 1) * hd], hd, &kt[kvh * hd * shape.capacity + keys.start..], shape.capacity, keys.len(), scores);
+        (k.attn_scores)(
+            &q[h * hd..(h + 1) * hd],
+            hd,
+            &kt[kvh * hd * shape.capacity + keys.start..],
+            shape.capacity,
+            keys.len(),
+            scores,
+        );
         softmax_scaled(scores, shape.scale);
     }
 }

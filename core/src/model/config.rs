@@ -130,7 +130,7 @@ impl ModelConfig {
         let n_head: usize = md.int(&key("attention.head_count"))?;
         let n_head_kv: usize = md.int_opt(&key("attention.head_count_kv"))?.unwrap_or(n_head);
         let invalid = |msg: String| Error::InvalidModel(msg);
-        if n_head == 0 || n_head_kv == 0 || n_head % n_head_kv != 0 {
+        if n_head == 0 || n_head_kv == 0 || !n_head.is_multiple_of(n_head_kv) {
             return Err(invalid(format!(
                 "attention.head_count {n_head} must be a positive multiple of head_count_kv {n_head_kv}"
             )));
@@ -141,8 +141,10 @@ impl ModelConfig {
             None => md.string_array("tokenizer.ggml.tokens")?.len(),
         };
         let n_rot: usize = md.int_opt(&key("rope.dimension_count"))?.unwrap_or(head_dim);
-        if n_rot > head_dim || n_rot % 2 != 0 {
-            return Err(invalid(format!("rope.dimension_count {n_rot} must be even and at most head size {head_dim}")));
+        if n_rot > head_dim || !n_rot.is_multiple_of(2) {
+            return Err(invalid(format!(
+                "rope.dimension_count {n_rot} must be even and at most head size {head_dim}"
+            )));
         }
         let freq_scale = match md.str_opt(&key("rope.scaling.type"))? {
             None | Some("none") => 1.0,
@@ -154,7 +156,9 @@ impl ModelConfig {
                 1.0 / factor
             }
             Some(other) => {
-                return Err(invalid(format!("rope scaling type '{other}' is not supported (none, linear)")));
+                return Err(invalid(format!(
+                    "rope scaling type '{other}' is not supported (none, linear)"
+                )));
             }
         };
         let rope = RopeConfig {
@@ -188,13 +192,19 @@ impl ModelConfig {
                     .filter(|&w| w > 0)
                     .map(|window| SlidingWindow { window, pattern: 6 }),
                 // Local layers rotate with base 10000 and no scaling.
-                rope_local: Some(RopeConfig { freq_base: 10_000.0, freq_scale: 1.0, ..rope.clone() }),
+                rope_local: Some(RopeConfig {
+                    freq_base: 10_000.0,
+                    freq_scale: 1.0,
+                    ..rope.clone()
+                }),
             },
         };
-        if let Some(v) = md.int_opt::<usize>(&key("attention.value_length"))? {
-            if v != head_dim {
-                return Err(invalid(format!("value_length {v} differs from key_length {head_dim} (not supported)")));
-            }
+        if let Some(v) = md.int_opt::<usize>(&key("attention.value_length"))?
+            && v != head_dim
+        {
+            return Err(invalid(format!(
+                "value_length {v} differs from key_length {head_dim} (not supported)"
+            )));
         }
         let config = Self {
             arch,
@@ -228,14 +238,23 @@ impl ModelConfig {
         ];
         for (name, v, lo, hi) in limits {
             if !(lo..=hi).contains(&v) {
-                return Err(Error::InvalidModel(format!("{}.{name} = {v} is outside {lo}..={hi}", self.arch.name())));
+                return Err(Error::InvalidModel(format!(
+                    "{}.{name} = {v} is outside {lo}..={hi}",
+                    self.arch.name()
+                )));
             }
         }
         if !(self.rms_eps.is_finite() && self.rms_eps > 0.0) {
-            return Err(Error::InvalidModel(format!("rms epsilon {} must be positive", self.rms_eps)));
+            return Err(Error::InvalidModel(format!(
+                "rms epsilon {} must be positive",
+                self.rms_eps
+            )));
         }
         if !(self.rope.freq_base.is_finite() && self.rope.freq_base > 0.0) {
-            return Err(Error::InvalidModel(format!("rope.freq_base {} must be positive", self.rope.freq_base)));
+            return Err(Error::InvalidModel(format!(
+                "rope.freq_base {} must be positive",
+                self.rope.freq_base
+            )));
         }
         Ok(())
     }

@@ -6,8 +6,8 @@ use crate::kernels::{self, ActQ8, Input, Precision, matmul, matmul_many};
 use crate::model::Model;
 use crate::model::attention::{AttentionShape, attention, attention_probabilities};
 use crate::model::config::RopeConfig;
-use crate::model::ops;
 use crate::model::kv_cache::KvCache;
+use crate::model::ops;
 use crate::threads::ThreadPool;
 
 /// Which positions of a batch need logits.
@@ -105,7 +105,10 @@ impl ForwardState {
             inv_freq,
             rope_cs: vec![0.0; b * c.rope.n_rot],
             inv_freq_local: c.block.rope_local.as_ref().map(|r| inverse_frequencies(r, None)),
-            rope_cs_local: vec![0.0; if c.block.rope_local.is_some() { b * c.rope.n_rot } else { 0 }],
+            rope_cs_local: vec![
+                0.0;
+                if c.block.rope_local.is_some() { b * c.rope.n_rot } else { 0 }
+            ],
             logits: vec![0.0; c.n_vocab],
             logit_rows: 0,
             n_vocab: c.n_vocab,
@@ -174,13 +177,24 @@ pub fn forward(
     let w = &model.weights;
     let n = tokens.len();
     if n == 0 || n > state.max_batch {
-        return Err(Error::InvalidArgument(format!("batch of {n} tokens (1..={} allowed)", state.max_batch)));
+        return Err(Error::InvalidArgument(format!(
+            "batch of {n} tokens (1..={} allowed)",
+            state.max_batch
+        )));
     }
     if n > kv.free() {
-        return Err(Error::ContextOverflow { needed: n, available: kv.free(), context: kv.capacity(), used: kv.len() });
+        return Err(Error::ContextOverflow {
+            needed: n,
+            available: kv.free(),
+            context: kv.capacity(),
+            used: kv.len(),
+        });
     }
     if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
-        return Err(Error::InvalidArgument(format!("token id {bad} is outside the vocabulary of {}", c.n_vocab)));
+        return Err(Error::InvalidArgument(format!(
+            "token id {bad} is outside the vocabulary of {}",
+            c.n_vocab
+        )));
     }
     let (d, qd, kvd, ff, hd) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff, c.head_dim);
     let s = state;
@@ -207,11 +221,21 @@ pub fn forward(
     s.captured.resize(n_layers * capture_rows * c.n_head * s.captured_keys, 0.0);
     for (l, lw) in w.layers.iter().enumerate().take(n_layers) {
         let local = c.is_local_layer(l);
-        let rope_cs = if local && s.inv_freq_local.is_some() { &s.rope_cs_local } else { &s.rope_cs };
+        let rope_cs =
+            if local && s.inv_freq_local.is_some() { &s.rope_cs_local } else { &s.rope_cs };
         // Attention block.
         ops::rmsnorm(pool, &mut s.xb[..n * d], &s.x[..n * d], &lw.attn_norm, c.rms_eps);
         let xb = input(pool, fast, &s.xb[..n * d], d, &mut s.xb_q);
-        matmul_many(pool, &mut [(&lw.wq, &mut s.q[..n * qd]), (&lw.wk, &mut s.k[..n * kvd]), (&lw.wv, &mut s.v[..n * kvd])], xb, n);
+        matmul_many(
+            pool,
+            &mut [
+                (&lw.wq, &mut s.q[..n * qd]),
+                (&lw.wk, &mut s.k[..n * kvd]),
+                (&lw.wv, &mut s.v[..n * kvd]),
+            ],
+            xb,
+            n,
+        );
         ops::add_bias(&mut s.q[..n * qd], lw.bq.as_deref());
         ops::add_bias(&mut s.k[..n * kvd], lw.bk.as_deref());
         ops::add_bias(&mut s.v[..n * kvd], lw.bv.as_deref());
@@ -238,7 +262,14 @@ pub fn forward(
             let i = n - capture_rows + r;
             let at = (l * capture_rows + r) * c.n_head * s.captured_keys;
             let rows = &mut s.captured[at..at + c.n_head * s.captured_keys];
-            attention_probabilities(&shape, i, &s.q[i * qd..(i + 1) * qd], kt, s.captured_keys, rows);
+            attention_probabilities(
+                &shape,
+                i,
+                &s.q[i * qd..(i + 1) * qd],
+                kt,
+                s.captured_keys,
+                rows,
+            );
         }
         let att = input(pool, fast, &s.att[..n * qd], qd, &mut s.att_q);
         matmul(pool, &lw.wo, att, n, &mut s.proj[..n * d]);
@@ -250,7 +281,12 @@ pub fn forward(
         // Feed-forward block (SwiGLU).
         ops::rmsnorm(pool, &mut s.xb[..n * d], &s.x[..n * d], &lw.ffn_norm, c.rms_eps);
         let xb = input(pool, fast, &s.xb[..n * d], d, &mut s.xb_q);
-        matmul_many(pool, &mut [(&lw.w_gate, &mut s.gate[..n * ff]), (&lw.w_up, &mut s.up[..n * ff])], xb, n);
+        matmul_many(
+            pool,
+            &mut [(&lw.w_gate, &mut s.gate[..n * ff]), (&lw.w_up, &mut s.up[..n * ff])],
+            xb,
+            n,
+        );
         ops::gated(pool, &mut s.gate[..n * ff], &s.up[..n * ff], ff, c.block.activation);
         // The SwiGLU output has outliers: two-level quantization keeps it accurate.
         let gate = input_two_level(pool, fast, &s.gate[..n * ff], ff, &mut s.gate_q);
@@ -287,8 +323,14 @@ pub fn forward(
 
 /// A matmul input: on the fast path (when rows are whole 32-blocks) `x` is quantized
 /// into `q` once here and shared by every matrix that reads it.
-fn input<'a>(pool: &ThreadPool, fast: bool, x: &'a [f32], row_len: usize, q: &'a mut [ActQ8]) -> Input<'a> {
-    if fast && row_len % 32 == 0 {
+fn input<'a>(
+    pool: &ThreadPool,
+    fast: bool,
+    x: &'a [f32],
+    row_len: usize,
+    q: &'a mut [ActQ8],
+) -> Input<'a> {
+    if fast && row_len.is_multiple_of(32) {
         let q = &mut q[..x.len() / 32];
         ops::quantize(pool, x, row_len, q);
         Input { x, q: Some(q), two_level: false }
@@ -298,8 +340,14 @@ fn input<'a>(pool: &ThreadPool, fast: bool, x: &'a [f32], row_len: usize, q: &'a
 }
 
 /// Like [`input`], with two-level quantization (`q` needs room for twice the rows).
-fn input_two_level<'a>(pool: &ThreadPool, fast: bool, x: &'a [f32], row_len: usize, q: &'a mut [ActQ8]) -> Input<'a> {
-    if fast && row_len % 32 == 0 {
+fn input_two_level<'a>(
+    pool: &ThreadPool,
+    fast: bool,
+    x: &'a [f32],
+    row_len: usize,
+    q: &'a mut [ActQ8],
+) -> Input<'a> {
+    if fast && row_len.is_multiple_of(32) {
         let q = &mut q[..2 * x.len() / 32];
         ops::quantize_two_level(pool, x, row_len, q);
         Input { x, q: Some(q), two_level: true }

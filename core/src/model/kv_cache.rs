@@ -31,9 +31,14 @@ impl KvCache {
     /// allocator, so pages become resident only as slots are written.
     pub fn new(cfg: &ModelConfig, capacity: usize) -> Result<Self> {
         let kv_dim = cfg.kv_dim();
-        let per_layer = capacity.checked_mul(kv_dim).filter(|&n| n <= isize::MAX as usize / 8).ok_or_else(|| {
-            Error::InvalidArgument(format!("context of {capacity} tokens is too large for this model"))
-        })?;
+        let per_layer = capacity
+            .checked_mul(kv_dim)
+            .filter(|&n| n <= isize::MAX as usize / 8)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "context of {capacity} tokens is too large for this model"
+                ))
+            })?;
         Ok(Self {
             capacity,
             kv_dim,
@@ -94,7 +99,11 @@ impl KvCache {
     /// order and rope positions. The next token still takes the next position.
     pub fn retain(&mut self, keep: &[bool]) -> Result<()> {
         if keep.len() != self.len() {
-            return Err(Error::InvalidArgument(format!("{} keep flags for {} cache slots", keep.len(), self.len())));
+            return Err(Error::InvalidArgument(format!(
+                "{} keep flags for {} cache slots",
+                keep.len(),
+                self.len()
+            )));
         }
         let (d, cap) = (self.kv_dim, self.capacity);
         let mut dst = 0;

@@ -48,7 +48,13 @@ impl Model {
                     file.release_tensor_prefix(info, rows * row_bytes);
                 }
             };
-            match pack::pack_releasing(lin.ggml_type, bytes.as_slice(), lin.n_out, lin.n_in, &mut release)? {
+            match pack::pack_releasing(
+                lin.ggml_type,
+                bytes.as_slice(),
+                lin.n_out,
+                lin.n_in,
+                &mut release,
+            )? {
                 Some(tiles) => Ok(Linear { packed: PackedMatrix::Tiles(tiles), ..lin }),
                 None => Ok(lin),
             }
@@ -70,7 +76,12 @@ impl Model {
         let layers: u64 = w
             .layers
             .iter()
-            .map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down].into_iter().map(bytes).sum::<u64>())
+            .map(|l| {
+                [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]
+                    .into_iter()
+                    .map(bytes)
+                    .sum::<u64>()
+            })
             .sum();
         layers + bytes(w.output_matrix())
     }

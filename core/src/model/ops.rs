@@ -12,7 +12,12 @@ const PARALLEL_MIN_ROWS: usize = 8;
 
 /// Runs `f(first_row, rows)` over `out` cut into whole rows of `row_len`, in parallel
 /// when the batch is large enough.
-fn rows<T: Send>(pool: &ThreadPool, out: &mut [T], row_len: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
+fn rows<T: Send>(
+    pool: &ThreadPool,
+    out: &mut [T],
+    row_len: usize,
+    f: &(dyn Fn(usize, &mut [T]) + Sync),
+) {
     let n = out.len() / row_len.max(1);
     if n < PARALLEL_MIN_ROWS || pool.n_threads() == 1 {
         f(0, out);
@@ -84,13 +89,19 @@ pub(crate) fn quantize_two_level(pool: &ThreadPool, x: &[f32], row_len: usize, q
     let per_row = row_len / 32;
     let rows = x.len() / row_len;
     let per_chunk = rows.div_ceil(pool.n_threads() * 2) * per_row;
-    let chunks = std::sync::Mutex::new(hi.chunks_mut(per_chunk).zip(lo.chunks_mut(per_chunk)).enumerate());
+    let chunks =
+        std::sync::Mutex::new(hi.chunks_mut(per_chunk).zip(lo.chunks_mut(per_chunk)).enumerate());
     pool.run(&|_, _| {
         loop {
             let next = chunks.lock().unwrap_or_else(|e| e.into_inner()).next();
             let Some((ci, (h, l))) = next else { break };
             let start = ci * per_chunk * 32;
-            crate::kernels::pack::quantize_two_level(quantize_act, &x[start..start + h.len() * 32], h, l);
+            crate::kernels::pack::quantize_two_level(
+                quantize_act,
+                &x[start..start + h.len() * 32],
+                h,
+                l,
+            );
         }
     });
 }
@@ -116,7 +127,13 @@ pub(crate) fn add_bias(x: &mut [f32], bias: Option<&[f32]>) {
 }
 
 /// `gate = act(gate) * up` (SwiGLU or GeGLU).
-pub(crate) fn gated(pool: &ThreadPool, gate: &mut [f32], up: &[f32], row_len: usize, act: Activation) {
+pub(crate) fn gated(
+    pool: &ThreadPool,
+    gate: &mut [f32],
+    up: &[f32],
+    row_len: usize,
+    act: Activation,
+) {
     let gated = kernels::kernels().gated;
     rows(pool, gate, row_len, &|r0, g| gated(g, &up[r0 * row_len..r0 * row_len + g.len()], act));
 }
@@ -136,7 +153,15 @@ pub(crate) fn rope_table(positions: &[u32], inv_freq: &[f64], cs: &mut [f32]) {
 
 /// Rotates the first `n_rot` dimensions of every head of every row of `x` (rows of
 /// `row_len`, heads of `head_dim`) with row `i`'s angles from `cs`.
-pub(crate) fn rope(pool: &ThreadPool, x: &mut [f32], row_len: usize, head_dim: usize, n_rot: usize, style: RopeStyle, cs: &[f32]) {
+pub(crate) fn rope(
+    pool: &ThreadPool,
+    x: &mut [f32],
+    row_len: usize,
+    head_dim: usize,
+    n_rot: usize,
+    style: RopeStyle,
+    cs: &[f32],
+) {
     let half = n_rot / 2;
     rows(pool, x, row_len, &|r0, x| {
         for (i, row) in x.chunks_exact_mut(row_len).enumerate() {

@@ -69,7 +69,10 @@ impl SyntheticSpec {
     pub fn parameters(&self) -> u64 {
         let hd = self.n_embd / self.n_head;
         let kv = self.n_head_kv * hd;
-        let per_layer = 2 * self.n_embd * self.n_embd + 2 * self.n_embd * kv + 3 * self.n_embd * self.n_ff + 2 * self.n_embd;
+        let per_layer = 2 * self.n_embd * self.n_embd
+            + 2 * self.n_embd * kv
+            + 3 * self.n_embd * self.n_ff
+            + 2 * self.n_embd;
         let out = if self.tied_output { 0 } else { self.n_vocab * self.n_embd };
         (self.n_layers * per_layer + self.n_vocab * self.n_embd + out + self.n_embd) as u64
     }
@@ -77,7 +80,8 @@ impl SyntheticSpec {
 
 /// GPT-2's printable stand-ins for the 256 byte values (byte-level BPE vocabulary).
 pub fn byte_level_chars() -> Vec<char> {
-    let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let printable =
+        |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
     let mut extra = 0;
     (0..256u32)
         .map(|b| {
@@ -101,7 +105,10 @@ pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter, String> {
     let kv = spec.n_head_kv * hd;
     let mut w = GgufWriter::new();
     w.set("general.architecture", Value::String(a.into()));
-    w.set("general.name", Value::String(format!("synthetic-{}-{}L-{}", a, spec.n_layers, spec.n_embd)));
+    w.set(
+        "general.name",
+        Value::String(format!("synthetic-{}-{}L-{}", a, spec.n_layers, spec.n_embd)),
+    );
     w.set(format!("{a}.block_count"), Value::U32(spec.n_layers as u32));
     w.set(format!("{a}.context_length"), Value::U32(spec.n_ctx as u32));
     w.set(format!("{a}.embedding_length"), Value::U32(spec.n_embd as u32));
@@ -109,7 +116,10 @@ pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter, String> {
     w.set(format!("{a}.attention.head_count"), Value::U32(spec.n_head as u32));
     w.set(format!("{a}.attention.head_count_kv"), Value::U32(spec.n_head_kv as u32));
     w.set(format!("{a}.attention.layer_norm_rms_epsilon"), Value::F32(1e-5));
-    w.set(format!("{a}.rope.freq_base"), Value::F32(if a == "gemma3" { 1_000_000.0 } else { 10000.0 }));
+    w.set(
+        format!("{a}.rope.freq_base"),
+        Value::F32(if a == "gemma3" { 1_000_000.0 } else { 10000.0 }),
+    );
     if a == "gemma3" {
         // A window shorter than the test prompts, so the local layers' masking matters.
         w.set(format!("{a}.attention.sliding_window"), Value::U32(4));
@@ -154,10 +164,18 @@ pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter, String> {
     w.set("tokenizer.ggml.add_bos_token", Value::Bool(false));
 
     let mut rng = Rng::new(spec.seed);
-    let mut add = |w: &mut GgufWriter, name: String, n_in: usize, n_out: usize, ty: GgmlType, scale: f32, bias: f32| {
+    let mut add = |w: &mut GgufWriter,
+                   name: String,
+                   n_in: usize,
+                   n_out: usize,
+                   ty: GgmlType,
+                   scale: f32,
+                   bias: f32| {
         let values: Vec<f32> = (0..n_in * n_out).map(|_| bias + scale * rng.gaussian()).collect();
         let dims = if n_out == 1 { vec![n_in as u64] } else { vec![n_in as u64, n_out as u64] };
-        let row_bytes = ty.row_bytes(n_in as u64).ok_or(format!("{name}: {n_in} is not a multiple of {ty}'s block"))?;
+        let row_bytes = ty
+            .row_bytes(n_in as u64)
+            .ok_or(format!("{name}: {n_in} is not a multiple of {ty}'s block"))?;
         let mut data = vec![0u8; row_bytes as usize * n_out];
         for (row, out) in values.chunks(n_in).zip(data.chunks_mut(row_bytes as usize)) {
             quant::quantize_row(ty, row, out).map_err(|e| format!("{name}: {e}"))?;
@@ -183,13 +201,29 @@ pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter, String> {
         if a == "gemma3" {
             add(&mut w, format!("blk.{l}.attn_q_norm.weight"), hd, 1, GgmlType::F32, 0.1, 1.0)?;
             add(&mut w, format!("blk.{l}.attn_k_norm.weight"), hd, 1, GgmlType::F32, 0.1, 1.0)?;
-            add(&mut w, format!("blk.{l}.post_attention_norm.weight"), d, 1, GgmlType::F32, 0.1, 1.0)?;
+            add(
+                &mut w,
+                format!("blk.{l}.post_attention_norm.weight"),
+                d,
+                1,
+                GgmlType::F32,
+                0.1,
+                1.0,
+            )?;
             add(&mut w, format!("blk.{l}.post_ffw_norm.weight"), d, 1, GgmlType::F32, 0.1, 1.0)?;
         }
         add(&mut w, format!("blk.{l}.ffn_norm.weight"), d, 1, GgmlType::F32, 0.1, 1.0)?;
         add(&mut w, format!("blk.{l}.ffn_gate.weight"), d, spec.n_ff, t, s_in, 0.0)?;
         add(&mut w, format!("blk.{l}.ffn_up.weight"), d, spec.n_ff, t, s_in, 0.0)?;
-        add(&mut w, format!("blk.{l}.ffn_down.weight"), spec.n_ff, d, t, 1.0 / (spec.n_ff as f32).sqrt(), 0.0)?;
+        add(
+            &mut w,
+            format!("blk.{l}.ffn_down.weight"),
+            spec.n_ff,
+            d,
+            t,
+            1.0 / (spec.n_ff as f32).sqrt(),
+            0.0,
+        )?;
     }
     add(&mut w, "output_norm.weight".into(), d, 1, GgmlType::F32, 0.1, 1.0)?;
     if !spec.tied_output {
@@ -197,4 +231,3 @@ pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter, String> {
     }
     Ok(w)
 }
-

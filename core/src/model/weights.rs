@@ -62,7 +62,11 @@ pub struct Weights {
 }
 
 impl Weights {
-    pub fn load(file: &GgufFile, cfg: &ModelConfig, pack: &dyn Fn(Linear) -> Result<Linear>) -> Result<Self> {
+    pub fn load(
+        file: &GgufFile,
+        cfg: &ModelConfig,
+        pack: &dyn Fn(Linear) -> Result<Linear>,
+    ) -> Result<Self> {
         let (d, kv, ff, q) = (cfg.n_embd, cfg.kv_dim(), cfg.n_ff, cfg.q_dim());
         let lin = |name: &str, n_in: usize, n_out: usize| -> Result<Linear> {
             pack(linear(file, name, n_in, n_out)?)
@@ -81,7 +85,9 @@ impl Weights {
             let bias = |t: &str, len: usize| -> Result<Option<Vec<f32>>> {
                 match file.tensor_info(&n(t)) {
                     Some(_) => Ok(Some(vector(file, &n(t), len)?)),
-                    None if cfg.arch == Arch::Qwen2 => Err(GgufError::MissingTensor { name: n(t) }.into()),
+                    None if cfg.arch == Arch::Qwen2 => {
+                        Err(GgufError::MissingTensor { name: n(t) }.into())
+                    }
                     None => Ok(None),
                 }
             };
@@ -112,7 +118,13 @@ impl Weights {
             Some(_) => Some(vector(file, "rope_freqs.weight", cfg.rope.n_rot / 2)?),
             None => None,
         };
-        Ok(Self { token_embd, layers, output_norm: vector(file, "output_norm.weight", d)?, output, rope_freqs })
+        Ok(Self {
+            token_embd,
+            layers,
+            output_norm: vector(file, "output_norm.weight", d)?,
+            output,
+            rope_freqs,
+        })
     }
 
     /// The matrix that maps the final hidden state to logits.
@@ -138,7 +150,8 @@ fn check_type(info: &TensorInfo) -> Result<()> {
     if info.ggml_type.is_supported() {
         Ok(())
     } else {
-        Err(GgufError::UnsupportedTensorType { name: info.name.clone(), ggml_type: info.ggml_type }.into())
+        Err(GgufError::UnsupportedTensorType { name: info.name.clone(), ggml_type: info.ggml_type }
+            .into())
     }
 }
 

@@ -61,7 +61,9 @@ pub enum QuantError {
     #[error("{ty}: {len} bytes is not a whole number of {type_size}-byte blocks")]
     ByteCount { ty: GgmlType, len: usize, type_size: usize },
     /// Both sides are whole blocks, but not the same number of them.
-    #[error("{ty}: {elements} elements take {expected_bytes} bytes, but the byte buffer has {bytes}")]
+    #[error(
+        "{ty}: {elements} elements take {expected_bytes} bytes, but the byte buffer has {bytes}"
+    )]
     LengthMismatch { ty: GgmlType, elements: usize, expected_bytes: usize, bytes: usize },
     /// The bytes cannot be viewed as blocks in place.
     #[error("{ty}: data at address {addr:#x} is not aligned to {align} bytes")]
@@ -169,7 +171,8 @@ fn dequantize_with<B: Pod>(
     dequantize: fn(&[B], &mut [f32]),
 ) -> Result<(), QuantError> {
     let blocks: &[B] = bytemuck::try_cast_slice(bytes).map_err(|e| match e {
-        PodCastError::TargetAlignmentGreaterAndInputNotAligned | PodCastError::AlignmentMismatch => {
+        PodCastError::TargetAlignmentGreaterAndInputNotAligned
+        | PodCastError::AlignmentMismatch => {
             QuantError::Misaligned { ty, addr: bytes.as_ptr() as usize, align: align_of::<B>() }
         }
         PodCastError::OutputSliceWouldHaveSlop | PodCastError::SizeMismatch => {

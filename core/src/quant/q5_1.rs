@@ -129,7 +129,10 @@ mod tests {
         for (i, &v) in out.iter().enumerate() {
             assert_eq!(v, 0.5 * (31 - i) as f32 + 1.0, "element {i}");
         }
-        assert_eq!(&bytemuck::bytes_of(&block)[..9], &[0x00, 0x38, 0x00, 0x3C, 0xFF, 0xFF, 0, 0, 0xFF]);
+        assert_eq!(
+            &bytemuck::bytes_of(&block)[..9],
+            &[0x00, 0x38, 0x00, 0x3C, 0xFF, 0xFF, 0, 0, 0xFF]
+        );
     }
 
     #[test]

@@ -100,7 +100,8 @@ pub fn superblock_dot(w: &BlockQ5_K, a: &BlockQ8_K) -> (i32, i32) {
     for j in 0..8 {
         let (sc, m) = scale_min(w, j);
         let span = 32 * j..32 * j + 32;
-        let dot: i32 = q[span.clone()].iter().zip(&a.qs[span]).map(|(&w, &x)| w as i32 * x as i32).sum();
+        let dot: i32 =
+            q[span.clone()].iter().zip(&a.qs[span]).map(|(&w, &x)| w as i32 * x as i32).sum();
         sum_scaled += sc as i32 * dot;
         sum_mins += m as i32 * (a.bsums[2 * j] as i32 + a.bsums[2 * j + 1] as i32);
     }
@@ -118,7 +119,8 @@ pub fn vec_dot(w: &[BlockQ5_K], a: &[BlockQ8_K]) -> f32 {
     let mut acc = 0.0f32;
     for (wb, ab) in w.iter().zip(a) {
         let (sum_scaled, sum_mins) = superblock_dot(wb, ab);
-        acc += (wb.d.to_f32() * ab.d) * sum_scaled as f32 - (wb.dmin.to_f32() * ab.d) * sum_mins as f32;
+        acc += (wb.d.to_f32() * ab.d) * sum_scaled as f32
+            - (wb.dmin.to_f32() * ab.d) * sum_mins as f32;
     }
     acc
 }

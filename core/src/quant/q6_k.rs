@@ -85,7 +85,8 @@ fn quantize_block(xs: &[f32]) -> BlockQ6_K {
     let mut max_scale = 0.0f32;
     let mut max_abs_scale = 0.0f32;
     for ib in 0..QK_K / 16 {
-        let scale = make_qx_quants(32, &xs[16 * ib..16 * ib + 16], &mut levels[16 * ib..16 * ib + 16]);
+        let scale =
+            make_qx_quants(32, &xs[16 * ib..16 * ib + 16], &mut levels[16 * ib..16 * ib + 16]);
         scales[ib] = scale;
         if scale.abs() > max_abs_scale {
             max_abs_scale = scale.abs();
@@ -133,7 +134,8 @@ pub fn superblock_dot(w: &BlockQ6_K, a: &BlockQ8_K) -> i32 {
     let mut sum = 0i32;
     for j in 0..QK_K / 16 {
         let span = 16 * j..16 * j + 16;
-        let dot: i32 = q[span.clone()].iter().zip(&a.qs[span]).map(|(&w, &x)| w as i32 * x as i32).sum();
+        let dot: i32 =
+            q[span.clone()].iter().zip(&a.qs[span]).map(|(&w, &x)| w as i32 * x as i32).sum();
         sum += w.scales[j] as i32 * dot;
     }
     sum

@@ -101,7 +101,8 @@ mod tests {
     #[test]
     fn values_on_the_grid_round_trip_exactly() {
         // d = 2^-7 exactly when max|x| = 127 * 2^-7.
-        let x: Vec<f32> = (0..32).map(|i| ((i * 37) % 255) as f32 - 127.0).map(|k| k / 128.0).collect();
+        let x: Vec<f32> =
+            (0..32).map(|i| ((i * 37) % 255) as f32 - 127.0).map(|k| k / 128.0).collect();
         let mut blocks = [BlockQ8x32 { d: 0.0, s: 0.0, qs: [0; 32] }];
         quantize(&x, &mut blocks);
         assert_eq!(blocks[0].d, 1.0 / 128.0);

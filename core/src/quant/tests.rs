@@ -143,13 +143,20 @@ fn byte_round_trips_agree_with_the_typed_functions() {
         typed_round_trip(ty, &x, &mut typed);
         assert_eq!(erased, typed, "{ty}");
         let rms = (x.iter().map(|v| v * v).sum::<f32>() / n as f32).sqrt();
-        let err = (x.iter().zip(&erased).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / n as f32).sqrt();
+        let err =
+            (x.iter().zip(&erased).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / n as f32).sqrt();
         assert!(err <= 0.1 * rms, "{ty}: rmse {err} vs rms {rms}");
     }
 }
 
 fn typed_round_trip(ty: GgmlType, x: &[f32], out: &mut [f32]) {
-    fn run<B: Pod>(x: &[f32], out: &mut [f32], q: fn(&[f32], &mut [B]), d: fn(&[B], &mut [f32]), per: usize) {
+    fn run<B: Pod>(
+        x: &[f32],
+        out: &mut [f32],
+        q: fn(&[f32], &mut [B]),
+        d: fn(&[B], &mut [f32]),
+        per: usize,
+    ) {
         let mut blocks = vec![B::zeroed(); x.len() / per];
         q(x, &mut blocks);
         d(&blocks, out);

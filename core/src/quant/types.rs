@@ -181,10 +181,7 @@ impl GgmlType {
     /// Whether Joule can load weights of this type (dequantize and multiply).
     pub fn is_supported(self) -> bool {
         use GgmlType::*;
-        matches!(
-            self,
-            F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4_K | Q5_K | Q6_K
-        )
+        matches!(self, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4_K | Q5_K | Q6_K)
     }
 
     pub fn name(self) -> &'static str {

@@ -33,7 +33,11 @@ impl std::fmt::Debug for BpeEncoder {
 }
 
 impl BpeEncoder {
-    pub fn new(md: &Metadata, vocab: &Vocab, spec: &PreTokenizerSpec) -> Result<Self, TokenizerError> {
+    pub fn new(
+        md: &Metadata,
+        vocab: &Vocab,
+        spec: &PreTokenizerSpec,
+    ) -> Result<Self, TokenizerError> {
         let merges = read_merges(md, vocab)?;
         let bpe_vocab: BpeVocab = vocab.texts.iter().map(str::to_string).zip(0u32..).collect();
         let model = BPE::builder()
@@ -45,13 +49,14 @@ impl BpeEncoder {
         let mut steps = Vec::with_capacity(spec.regexes.len() + 1);
         for &pattern in spec.regexes {
             let regex = SplitPattern::Regex(pattern.to_string());
-            let split = Split::new(regex, SplitDelimiterBehavior::Isolated, false).map_err(|e| {
-                TokenizerError::Regex {
-                    pre: spec.name.clone(),
-                    pattern: pattern.to_string(),
-                    message: e.to_string(),
-                }
-            })?;
+            let split =
+                Split::new(regex, SplitDelimiterBehavior::Isolated, false).map_err(|e| {
+                    TokenizerError::Regex {
+                        pre: spec.name.clone(),
+                        pattern: pattern.to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
             steps.push(PreTokenizerWrapper::Split(split));
         }
         // Bytes to GPT-2's printable characters; the regexes above did the splitting.
@@ -66,8 +71,10 @@ impl BpeEncoder {
             .pre_tokenize(&mut pieces)
             .map_err(|e| TokenizerError::Bpe { message: e.to_string() })?;
         for (piece, _, _) in pieces.get_splits(OffsetReferential::Original, OffsetType::None) {
-            let tokens =
-                self.model.tokenize(piece).map_err(|e| TokenizerError::Bpe { message: e.to_string() })?;
+            let tokens = self
+                .model
+                .tokenize(piece)
+                .map_err(|e| TokenizerError::Bpe { message: e.to_string() })?;
             out.extend(tokens.iter().map(|t| t.id));
         }
         Ok(())
@@ -92,14 +99,18 @@ fn read_merges(md: &Metadata, vocab: &Vocab) -> Result<Vec<(String, String)>, To
             .ok_or_else(|| bad("it has no space between its two parts".to_string()))?;
         let (left, right) = (&line[..split_at], &line[split_at + 1..]);
         let id_of = |part: &str| {
-            vocab.id_of(part).ok_or_else(|| bad(format!("'{part}' is not a token of the vocabulary")))
+            vocab
+                .id_of(part)
+                .ok_or_else(|| bad(format!("'{part}' is not a token of the vocabulary")))
         };
         let pair = (id_of(left)?, id_of(right)?);
         merged.clear();
         merged.push_str(left);
         merged.push_str(right);
         if vocab.id_of(&merged).is_none() {
-            return Err(bad(format!("the merged text '{merged}' is not a token of the vocabulary")));
+            return Err(bad(format!(
+                "the merged text '{merged}' is not a token of the vocabulary"
+            )));
         }
         if seen.insert(pair) {
             merges.push((left.to_string(), right.to_string()));

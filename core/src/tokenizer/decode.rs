@@ -36,7 +36,12 @@ impl PieceTable {
 
 /// The bytes a token stands for. Control and unknown tokens are empty unless
 /// `render_special`; user-defined tokens always show their text.
-pub(crate) fn piece<'a>(vocab: &Vocab, pieces: &'a PieceTable, id: u32, render_special: bool) -> &'a [u8] {
+pub(crate) fn piece<'a>(
+    vocab: &Vocab,
+    pieces: &'a PieceTable,
+    id: u32,
+    render_special: bool,
+) -> &'a [u8] {
     if !render_special && vocab.attr(id).any(Attr::UNKNOWN | Attr::CONTROL) {
         return &[];
     }
@@ -46,7 +51,12 @@ pub(crate) fn piece<'a>(vocab: &Vocab, pieces: &'a PieceTable, id: u32, render_s
 /// Concatenated pieces, with llama.cpp's two touches: the first token loses one leading
 /// space when the vocabulary adds a space prefix, and `clean_spaces` vocabularies get
 /// their spaces before punctuation and contractions removed.
-pub(crate) fn detokenize(vocab: &Vocab, pieces: &PieceTable, ids: &[u32], render_special: bool) -> Vec<u8> {
+pub(crate) fn detokenize(
+    vocab: &Vocab,
+    pieces: &PieceTable,
+    ids: &[u32],
+    render_special: bool,
+) -> Vec<u8> {
     let mut out = Vec::new();
     let mut strip_space = vocab.add_space_prefix;
     for &id in ids {

@@ -39,42 +39,19 @@ pub enum TokenizerError {
     #[error("the vocabulary has {n_tokens} tokens, more than token ids can number")]
     VocabularyTooLarge { n_tokens: usize },
     #[error("{key} has {found} entries but tokenizer.ggml.tokens has {expected}")]
-    LengthMismatch {
-        key: &'static str,
-        found: usize,
-        expected: usize,
-    },
+    LengthMismatch { key: &'static str, found: usize, expected: usize },
     #[error("{key} should be an array of {expected} but holds {found}")]
-    WrongArrayType {
-        key: &'static str,
-        expected: &'static str,
-        found: &'static str,
-    },
+    WrongArrayType { key: &'static str, expected: &'static str, found: &'static str },
     #[error("token {text:?} appears twice in the vocabulary (ids {first} and {second})")]
     DuplicateToken { text: String, first: u32, second: u32 },
     #[error("tokenizer.ggml.{key} is {id}, outside the vocabulary of {n_vocab} tokens")]
-    SpecialIdOutOfRange {
-        key: &'static str,
-        id: i64,
-        n_vocab: usize,
-    },
+    SpecialIdOutOfRange { key: &'static str, id: i64, n_vocab: usize },
     #[error("{flag_key} is true but {id_key} names no token")]
-    MissingSpecialToken {
-        flag_key: &'static str,
-        id_key: &'static str,
-    },
+    MissingSpecialToken { flag_key: &'static str, id_key: &'static str },
     #[error("tokenizer.ggml.merges entry {index} ({merge:?}): {reason}")]
-    BadMerge {
-        index: usize,
-        merge: String,
-        reason: String,
-    },
+    BadMerge { index: usize, merge: String, reason: String },
     #[error("pre-tokenizer '{pre}': pattern {pattern:?} does not compile: {message}")]
-    Regex {
-        pre: String,
-        pattern: String,
-        message: String,
-    },
+    Regex { pre: String, pattern: String, message: String },
     #[error("BPE: {message}")]
     Bpe { message: String },
     #[error("cannot encode byte 0x{byte:02X}: the vocabulary has no token <0x{byte:02X}> for it")]
@@ -145,7 +122,8 @@ impl Tokenizer {
                 for fragment in fragments {
                     match fragment {
                         Fragment::Text(t) => {
-                            let prefix = if vocab.add_space_prefix && after_special { " " } else { "" };
+                            let prefix =
+                                if vocab.add_space_prefix && after_special { " " } else { "" };
                             let escaped = format!("{prefix}{t}").replace(' ', "\u{2581}");
                             spm::encode(vocab, byte_tokens, &escaped, &mut out)?;
                             after_special = false;

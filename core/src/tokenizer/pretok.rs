@@ -136,7 +136,8 @@ pub(crate) fn spec_for(pre: Option<&str>) -> PreTokenizerSpec {
         DEEPSEEK_CJK,
         r"\p{N}+",
     ];
-    const DEEPSEEK_CODER: &[&str] = &[r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", DEEPSEEK_CJK, r"\p{N}"];
+    const DEEPSEEK_CODER: &[&str] =
+        &[r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", DEEPSEEK_CJK, r"\p{N}"];
     const DEEPSEEK3: &[&str] = &[r"\p{N}{1,3}", r"[一-龥぀-ゟ゠-ヿ]+", DEEPSEEK3_MAIN];
     const VIKING: &[&str] = &[BLOOM, r"\p{N}"];
     const CHAMELEON: &[&str] = &[
@@ -158,7 +159,9 @@ pub(crate) fn spec_for(pre: Option<&str>) -> PreTokenizerSpec {
         "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
         | "lfm2" => spec(name, &[LLAMA3]).llama3_like(),
         "dbrx" | "smaug-bpe" => spec(name, &[LLAMA3]),
-        "glm4" | "chatglm-bpe" => PreTokenizerSpec { no_default_bos: true, ..spec(name, &[LLAMA3]) },
+        "glm4" | "chatglm-bpe" => {
+            PreTokenizerSpec { no_default_bos: true, ..spec(name, &[LLAMA3]) }
+        }
         "deepseek-llm" => spec(name, DEEPSEEK_LLM).keep_spaces(),
         "deepseek-coder" => spec(name, DEEPSEEK_CODER).keep_spaces(),
         "deepseek-v3" => spec(name, DEEPSEEK3).keep_spaces(),
@@ -171,16 +174,17 @@ pub(crate) fn spec_for(pre: Option<&str>) -> PreTokenizerSpec {
             spec(name, STARCODER)
         }
         "smollm" | "command-r" => spec(name, STARCODER).keep_spaces(),
-        "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "hunyuan" | "solar-open" | "grok-2" => {
-            spec(name, &[QWEN2]).keep_spaces()
-        }
+        "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "hunyuan" | "solar-open"
+        | "grok-2" => spec(name, &[QWEN2]).keep_spaces(),
         "stablelm2" | "megrez" => spec(name, &[QWEN2]),
         "qwen35" => spec(name, &[QWEN35]).keep_spaces(),
         "poro-chat" => spec(name, &[BLOOM]).keep_spaces(),
         "bloom" | "gpt3-finnish" => spec(name, &[BLOOM]),
         "viking" => spec(name, VIKING).keep_spaces(),
         "tekken" => spec(name, &[TEKKEN]).keep_spaces().llama3_like(),
-        "gpt-4o" | "llama4" | "kanana2" | "talkie" | "minimax-m2" => spec(name, &[GPT4O]).keep_spaces(),
+        "gpt-4o" | "llama4" | "kanana2" | "talkie" | "minimax-m2" => {
+            spec(name, &[GPT4O]).keep_spaces()
+        }
         "chameleon" => PreTokenizerSpec { add_bos: true, ..spec(name, CHAMELEON).keep_spaces() },
         "seed-coder" => spec(name, &[SEED_CODER]).keep_spaces(),
         "bailingmoe" | "bailingmoe2" | "llada-moe" => spec(name, &[BAILINGMOE]).keep_spaces(),
@@ -196,16 +200,75 @@ pub(crate) fn spec_for(pre: Option<&str>) -> PreTokenizerSpec {
 
 #[cfg(test)]
 const KNOWN_NAMES: &[&str] = &[
-    "default", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0",
-    "lfm2", "dbrx", "smaug-bpe", "glm4", "chatglm-bpe", "deepseek-llm", "deepseek-coder",
-    "deepseek-v3", "falcon", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es",
-    "jina-v2-de", "a.x-4.0", "mellum", "modern-bert", "jina-v1-en", "jina-v2-code", "roberta-bpe",
-    "mpt", "olmo", "jais", "exaone4", "trillion", "granite-docling", "starcoder", "refact",
-    "codeshell", "exaone", "minerva-7b", "mellum2", "smollm", "command-r", "qwen2",
-    "deepseek-r1-qwen", "kormo", "f2llmv2", "hunyuan", "solar-open", "grok-2", "stablelm2",
-    "megrez", "qwen35", "poro-chat", "bloom", "gpt3-finnish", "viking", "tekken", "gpt-4o",
-    "llama4", "kanana2", "talkie", "minimax-m2", "chameleon", "seed-coder", "bailingmoe",
-    "bailingmoe2", "llada-moe",
+    "default",
+    "llama3",
+    "llama-v3",
+    "llama-bpe",
+    "falcon3",
+    "falcon-h1",
+    "pixtral",
+    "midm-2.0",
+    "lfm2",
+    "dbrx",
+    "smaug-bpe",
+    "glm4",
+    "chatglm-bpe",
+    "deepseek-llm",
+    "deepseek-coder",
+    "deepseek-v3",
+    "falcon",
+    "gpt-2",
+    "phi-2",
+    "jina-es",
+    "jina-de",
+    "gigachat",
+    "jina-v2-es",
+    "jina-v2-de",
+    "a.x-4.0",
+    "mellum",
+    "modern-bert",
+    "jina-v1-en",
+    "jina-v2-code",
+    "roberta-bpe",
+    "mpt",
+    "olmo",
+    "jais",
+    "exaone4",
+    "trillion",
+    "granite-docling",
+    "starcoder",
+    "refact",
+    "codeshell",
+    "exaone",
+    "minerva-7b",
+    "mellum2",
+    "smollm",
+    "command-r",
+    "qwen2",
+    "deepseek-r1-qwen",
+    "kormo",
+    "f2llmv2",
+    "hunyuan",
+    "solar-open",
+    "grok-2",
+    "stablelm2",
+    "megrez",
+    "qwen35",
+    "poro-chat",
+    "bloom",
+    "gpt3-finnish",
+    "viking",
+    "tekken",
+    "gpt-4o",
+    "llama4",
+    "kanana2",
+    "talkie",
+    "minimax-m2",
+    "chameleon",
+    "seed-coder",
+    "bailingmoe",
+    "bailingmoe2",
+    "llada-moe",
 ];
 
 #[cfg(test)]

@@ -20,7 +20,11 @@ fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-pub(crate) fn partition<'a>(vocab: &Vocab, text: &'a str, parse_special: bool) -> Vec<Fragment<'a>> {
+pub(crate) fn partition<'a>(
+    vocab: &Vocab,
+    text: &'a str,
+    parse_special: bool,
+) -> Vec<Fragment<'a>> {
     let mut fragments = Vec::new();
     if text.is_empty() {
         return fragments;
@@ -75,7 +79,13 @@ impl BytePairs {
 }
 
 /// Cuts every occurrence of `special` out of `piece`, keeping the text around them.
-fn split_piece<'a>(mut piece: &'a str, special: &str, id: u32, attr: Attr, out: &mut Vec<Fragment<'a>>) {
+fn split_piece<'a>(
+    mut piece: &'a str,
+    special: &str,
+    id: u32,
+    attr: Attr,
+    out: &mut Vec<Fragment<'a>>,
+) {
     while let Some(at) = piece.find(special) {
         let mut left = &piece[..at];
         if attr.any(Attr::LSTRIP) {

@@ -83,7 +83,9 @@ pub(crate) fn encode(
 
     let mut queue = BinaryHeap::new();
     let try_add = |queue: &mut BinaryHeap<Bigram>, symbols: &[Symbol], left, right| {
-        let (Some(left), Some(right)): (Option<usize>, Option<usize>) = (left, right) else { return };
+        let (Some(left), Some(right)): (Option<usize>, Option<usize>) = (left, right) else {
+            return;
+        };
         let (l, r) = (&symbols[left], &symbols[right]);
         let pair = &text[l.start..r.start + r.len];
         if let Some(id) = vocab.id_of(pair) {
@@ -117,7 +119,9 @@ pub(crate) fn encode(
             Some(id) => out.push(id),
             None => {
                 for &b in piece.as_bytes() {
-                    out.push(byte_tokens[b as usize].ok_or(TokenizerError::NoByteToken { byte: b })?);
+                    out.push(
+                        byte_tokens[b as usize].ok_or(TokenizerError::NoByteToken { byte: b })?,
+                    );
                 }
             }
         }

@@ -40,7 +40,8 @@ impl StreamDecoder {
     /// Adds one token and returns the text completed by it (possibly empty).
     pub fn push(&mut self, id: u32) -> String {
         let piece = self.tokenizer.piece(id, self.render_special);
-        let piece = if self.strip_first_space { piece.strip_prefix(b" ").unwrap_or(piece) } else { piece };
+        let piece =
+            if self.strip_first_space { piece.strip_prefix(b" ").unwrap_or(piece) } else { piece };
         self.strip_first_space = false;
         self.pending.extend_from_slice(piece);
         self.take_complete()

@@ -44,7 +44,11 @@ impl TokenTexts {
             let text = texts.text(id);
             match texts.probe(text) {
                 Ok(first) => {
-                    return Err(TokenizerError::DuplicateToken { text: text.to_string(), first, second: id });
+                    return Err(TokenizerError::DuplicateToken {
+                        text: text.to_string(),
+                        first,
+                        second: id,
+                    });
                 }
                 Err(slot) => texts.slots[slot] = id,
             }

@@ -67,33 +67,78 @@ pub(crate) struct Vocab {
 
 // Texts llama.cpp recognises when the metadata names no id (src/llama-vocab.cpp).
 const EOT_TEXTS: &[&str] = &[
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "[EOT]", "<\u{FF5C}end\u{2581}of\u{2581}sentence\u{FF5C}>",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "<\u{FF5C}end\u{2581}of\u{2581}sentence\u{FF5C}>",
     "<end_of_utterance>",
 ];
 const EOM_TEXTS: &[&str] = &["<|eom_id|>"];
 const FIM_PRE_TEXTS: &[&str] = &[
-    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\u{FF5C}fim\u{2581}begin\u{FF5C}>", "<PRE>",
-    "\u{2581}<PRE>", "<|code_prefix|>", "<|prefix|>",
+    "<|fim_prefix|>",
+    "<fim-prefix>",
+    "<fim_prefix>",
+    "<\u{FF5C}fim\u{2581}begin\u{FF5C}>",
+    "<PRE>",
+    "\u{2581}<PRE>",
+    "<|code_prefix|>",
+    "<|prefix|>",
 ];
 const FIM_SUF_TEXTS: &[&str] = &[
-    "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\u{FF5C}fim\u{2581}hole\u{FF5C}>", "<SUF>",
-    "\u{2581}<SUF>", "<|code_suffix|>", "<|suffix|>",
+    "<|fim_suffix|>",
+    "<fim-suffix>",
+    "<fim_suffix>",
+    "<\u{FF5C}fim\u{2581}hole\u{FF5C}>",
+    "<SUF>",
+    "\u{2581}<SUF>",
+    "<|code_suffix|>",
+    "<|suffix|>",
 ];
 const FIM_MID_TEXTS: &[&str] = &[
-    "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\u{FF5C}fim\u{2581}end\u{FF5C}>", "<MID>",
-    "\u{2581}<MID>", "<|code_middle|>", "<|middle|>",
+    "<|fim_middle|>",
+    "<fim-middle>",
+    "<fim_middle>",
+    "<\u{FF5C}fim\u{2581}end\u{FF5C}>",
+    "<MID>",
+    "\u{2581}<MID>",
+    "<|code_middle|>",
+    "<|middle|>",
 ];
 const FIM_PAD_TEXTS: &[&str] = &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"];
-const FIM_REP_TEXTS: &[&str] = &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"];
+const FIM_REP_TEXTS: &[&str] =
+    &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"];
 const FIM_SEP_TEXTS: &[&str] = &["<|file_sep|>"];
 
 /// Token texts that end generation whatever the metadata says.
 const EOG_TEXTS: &[&str] = &[
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-    "<\u{FF5C}end\u{2581}of\u{2581}sentence\u{FF5C}>", "[e~[",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<\u{FF5C}end\u{2581}of\u{2581}sentence\u{FF5C}>",
+    "[e~[",
 ];
 
 /// gpt-oss channel markers that llama.cpp always treats as user-defined (rendered).
@@ -124,7 +169,8 @@ impl Vocab {
         // Family defaults (llama.cpp's), then what the metadata says.
         let (mut special, mut add_bos, mut add_space_prefix, clean_spaces, pre) = match kind {
             VocabKind::SentencePiece => {
-                let ids = SpecialIds { bos: Some(1), eos: Some(2), unk: Some(0), ..Default::default() };
+                let ids =
+                    SpecialIds { bos: Some(1), eos: Some(2), unk: Some(0), ..Default::default() };
                 (ids, true, true, false, None)
             }
             VocabKind::BytePairEncoding => {
@@ -146,7 +192,12 @@ impl Vocab {
         for (flag, id, flag_key, id_key) in [
             (add_bos, special.bos, "tokenizer.ggml.add_bos_token", "tokenizer.ggml.bos_token_id"),
             (add_eos, special.eos, "tokenizer.ggml.add_eos_token", "tokenizer.ggml.eos_token_id"),
-            (add_sep, special.sep, "tokenizer.ggml.add_sep_token", "tokenizer.ggml.seperator_token_id"),
+            (
+                add_sep,
+                special.sep,
+                "tokenizer.ggml.add_sep_token",
+                "tokenizer.ggml.seperator_token_id",
+            ),
         ] {
             if flag && id.is_none() {
                 return Err(TokenizerError::MissingSpecialToken { flag_key, id_key });
@@ -157,7 +208,9 @@ impl Vocab {
         let eog = end_of_generation_ids(&texts, &special, &mut attrs);
 
         let mut special_cache: Vec<u32> = (0..n as u32)
-            .filter(|&id| attrs[id as usize].any(Attr::CONTROL | Attr::USER_DEFINED | Attr::UNKNOWN))
+            .filter(|&id| {
+                attrs[id as usize].any(Attr::CONTROL | Attr::USER_DEFINED | Attr::UNKNOWN)
+            })
             .collect();
         // Stable: equal lengths keep id order (llama.cpp's sort leaves that order open).
         special_cache.sort_by_key(|&id| std::cmp::Reverse(texts.text(id).len()));
@@ -291,7 +344,11 @@ fn find_special_by_text(texts: &TokenTexts, special: &mut SpecialIds, attrs: &mu
 
 /// The end-of-generation set as llama.cpp builds it: FIM pad/repo/separator markers,
 /// every token whose text is a known end marker, then EOS, EOT and EOM.
-fn end_of_generation_ids(texts: &TokenTexts, special: &SpecialIds, attrs: &mut [Attr]) -> BTreeSet<u32> {
+fn end_of_generation_ids(
+    texts: &TokenTexts,
+    special: &SpecialIds,
+    attrs: &mut [Attr],
+) -> BTreeSet<u32> {
     let fim = [special.fim_pad, special.fim_rep, special.fim_sep];
     let mut eog: BTreeSet<u32> = fim.into_iter().flatten().collect();
     for id in EOG_TEXTS.iter().filter_map(|t| texts.id_of(t)) {

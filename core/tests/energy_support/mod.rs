@@ -27,7 +27,8 @@ impl TempTree {
     pub fn new(tag: &str) -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let root = std::env::temp_dir().join(format!("joule-energy-{tag}-{}-{unique}", std::process::id()));
+        let root = std::env::temp_dir()
+            .join(format!("joule-energy-{tag}-{}-{unique}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         TempTree { root }
@@ -126,8 +127,15 @@ pub fn config(source: EnergySource, root: &Path) -> EnergyConfig {
 #[track_caller]
 pub fn assert_close(actual: f64, expected: f64, relative: f64, what: &str) {
     let error = (actual - expected).abs() / expected.abs();
-    eprintln!("{what}: {actual:.6} vs {expected:.6} ({:+.3}%)", (actual - expected) / expected.abs() * 100.0);
-    assert!(error <= relative, "{what}: {actual} vs expected {expected} ({:.3}% off)", error * 100.0);
+    eprintln!(
+        "{what}: {actual:.6} vs {expected:.6} ({:+.3}%)",
+        (actual - expected) / expected.abs() * 100.0
+    );
+    assert!(
+        error <= relative,
+        "{what}: {actual} vs expected {expected} ({:.3}% off)",
+        error * 100.0
+    );
 }
 
 /// A probe whose next reading the test sets; counts how often it is read.

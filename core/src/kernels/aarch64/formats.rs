@@ -6,7 +6,8 @@
 use std::arch::aarch64::*;
 
 use super::super::pack::{
-    ActQ8, HighBits, Nibbles, TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0,
+    ActQ8, HighBits, Nibbles, TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K,
+    TileQ8_0,
 };
 use super::vec::{f16x8, load_i8, load_u8, load_u8_half, u8x8_to_f32};
 

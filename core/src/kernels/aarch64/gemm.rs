@@ -6,10 +6,11 @@
 use std::arch::aarch64::*;
 use std::ops::Range;
 
-use super::super::pack::{
-    ActQ8, Packed, ROWS, TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0,
-};
 use super::super::PackedKernels;
+use super::super::pack::{
+    ActQ8, Packed, ROWS, TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K,
+    TileQ8_0,
+};
 use super::dot::{IntDot, Neon, Sdot};
 use super::formats::{Acc, Format};
 

@@ -102,7 +102,12 @@ unsafe fn pair_sums<F: Format>(z: &RowPairs, x: &ActQ8, y: &ActQ8) -> [Sums; 2] 
 /// # Safety
 /// The CPU must have FEAT_I8MM and FEAT_DotProd.
 #[inline(always)]
-unsafe fn pairs<F: Format, const P: usize, const S: usize>(tiles: &[F], act: &[ActQ8], nb: usize, acc: &mut [Acc]) {
+unsafe fn pairs<F: Format, const P: usize, const S: usize>(
+    tiles: &[F],
+    act: &[ActQ8],
+    nb: usize,
+    acc: &mut [Acc],
+) {
     // SAFETY: register-only NEON (baseline on aarch64).
     let zero = unsafe { [vdupq_n_f32(0.0); 2] };
     let mut sum = [[zero; 2]; P];

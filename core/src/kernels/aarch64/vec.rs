@@ -42,7 +42,10 @@ pub(super) fn f16x8(h: &[f16; 8]) -> [float32x4_t; 2] {
     // NEON is baseline on aarch64.
     unsafe {
         let v = vld1q_u16(h.as_ptr().cast::<u16>());
-        [vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(v))), vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(v)))]
+        [
+            vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(v))),
+            vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(v))),
+        ]
     }
 }
 
@@ -105,10 +108,14 @@ pub(super) fn quantize_act(x: &[f32], out: &mut [ActQ8]) {
             let amax = v.iter().fold(vdupq_n_f32(0.0), |m, &v| vmaxnmq_f32(m, vabsq_f32(v)));
             let d = vmaxnmvq_f32(amax) / 127.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            let q32: [int32x4_t; 8] = std::array::from_fn(|i| vcvtaq_s32_f32(vmulq_n_f32(v[i], id)));
+            let q32: [int32x4_t; 8] =
+                std::array::from_fn(|i| vcvtaq_s32_f32(vmulq_n_f32(v[i], id)));
             let q16: [int16x8_t; 4] =
                 std::array::from_fn(|i| vqmovn_high_s32(vqmovn_s32(q32[2 * i]), q32[2 * i + 1]));
-            let q8 = [vqmovn_high_s16(vqmovn_s16(q16[0]), q16[1]), vqmovn_high_s16(vqmovn_s16(q16[2]), q16[3])];
+            let q8 = [
+                vqmovn_high_s16(vqmovn_s16(q16[0]), q16[1]),
+                vqmovn_high_s16(vqmovn_s16(q16[2]), q16[3]),
+            ];
             vst1q_s8(lo.as_mut_ptr(), q8[0]);
             vst1q_s8(hi.as_mut_ptr(), q8[1]);
             (d, vaddlvq_s8(q8[0]) as i32 + vaddlvq_s8(q8[1]) as i32)

@@ -79,7 +79,12 @@ impl Simd for Avx2 {
         // SAFETY: AVX2 is present (token); no pointers.
         unsafe {
             // Byte j takes byte j / 8 of the bits, then tests bit j % 8 of it.
-            let index = _mm256_setr_epi64x(0, 0x0101_0101_0101_0101, 0x0202_0202_0202_0202, 0x0303_0303_0303_0303);
+            let index = _mm256_setr_epi64x(
+                0,
+                0x0101_0101_0101_0101,
+                0x0202_0202_0202_0202,
+                0x0303_0303_0303_0303,
+            );
             let spread = _mm256_shuffle_epi8(_mm256_set1_epi32(bits[0] as i32), index);
             let select = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
             let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);

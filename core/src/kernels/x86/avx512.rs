@@ -67,7 +67,10 @@ impl Simd for Avx512 {
     fn f16x8(self, p: [&[f16; 8]; 2]) -> __m512 {
         // SAFETY: AVX-512F is present (token); each reference covers the 16 bytes read.
         unsafe {
-            let h = _mm256_set_m128i(_mm_loadu_si128(p[1].as_ptr().cast()), _mm_loadu_si128(p[0].as_ptr().cast()));
+            let h = _mm256_set_m128i(
+                _mm_loadu_si128(p[1].as_ptr().cast()),
+                _mm_loadu_si128(p[0].as_ptr().cast()),
+            );
             _mm512_cvtph_ps(h)
         }
     }
@@ -76,7 +79,10 @@ impl Simd for Avx512 {
     fn u8x8_i32(self, p: [&[u8; 8]; 2]) -> __m512i {
         // SAFETY: AVX-512F is present (token); each reference covers the 8 bytes read.
         unsafe {
-            let b = _mm_unpacklo_epi64(_mm_loadl_epi64(p[0].as_ptr().cast()), _mm_loadl_epi64(p[1].as_ptr().cast()));
+            let b = _mm_unpacklo_epi64(
+                _mm_loadl_epi64(p[0].as_ptr().cast()),
+                _mm_loadl_epi64(p[1].as_ptr().cast()),
+            );
             _mm512_cvtepu8_epi32(b)
         }
     }
@@ -85,7 +91,10 @@ impl Simd for Avx512 {
     fn i8x8_i32(self, p: [&[i8; 8]; 2]) -> __m512i {
         // SAFETY: AVX-512F is present (token); each reference covers the 8 bytes read.
         unsafe {
-            let b = _mm_unpacklo_epi64(_mm_loadl_epi64(p[0].as_ptr().cast()), _mm_loadl_epi64(p[1].as_ptr().cast()));
+            let b = _mm_unpacklo_epi64(
+                _mm_loadl_epi64(p[0].as_ptr().cast()),
+                _mm_loadl_epi64(p[1].as_ptr().cast()),
+            );
             _mm512_cvtepi8_epi32(b)
         }
     }

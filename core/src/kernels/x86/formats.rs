@@ -22,7 +22,8 @@ use half::f16;
 
 use super::isa::{Fvec, Isa, Ivec, Simd};
 use crate::kernels::pack::{
-    ActQ8, HighBits, Nibbles, TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0,
+    ActQ8, HighBits, Nibbles, TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K,
+    TileQ8_0,
 };
 
 /// A packed tile format the x86 kernels take.
@@ -36,7 +37,12 @@ pub trait Format: Copy {
     fn prepare<I: Isa>(isa: I, tiles: [&Self; 2], c: usize) -> Self::Col<I::S>;
     /// `acc[t] += W · act[t]` for this column's rows and `NT` tokens (`act[t]` is the
     /// token's activation block for this column).
-    fn accumulate<I: Isa, const NT: usize>(isa: I, col: &Self::Col<I::S>, act: [&ActQ8; NT], acc: &mut [Fvec<I>; NT]);
+    fn accumulate<I: Isa, const NT: usize>(
+        isa: I,
+        col: &Self::Col<I::S>,
+        act: [&ActQ8; NT],
+        acc: &mut [Fvec<I>; NT],
+    );
 }
 
 /// Unsigned operands of a column and one f32 factor per row.
@@ -174,7 +180,12 @@ fn signed_operands<I: Isa>(isa: I, w: [Ivec<I>; 8]) -> ([Ivec<I>; 8], [Ivec<I>; 
 
 /// `Σ_k w[k] · act[t] chunk k` per row for signed weights from `signed_operands`.
 #[inline(always)]
-fn dot_signed<I: Isa, const NT: usize>(isa: I, u: &[Ivec<I>; 8], w: &[Ivec<I>; 8], act: &[&ActQ8; NT]) -> [Ivec<I>; NT] {
+fn dot_signed<I: Isa, const NT: usize>(
+    isa: I,
+    u: &[Ivec<I>; 8],
+    w: &[Ivec<I>; 8],
+    act: &[&ActQ8; NT],
+) -> [Ivec<I>; NT] {
     let v = isa.simd();
     if I::WIDE {
         // Σ (w + 128) a - 128 Σ a.
@@ -193,7 +204,13 @@ fn dot_signed<I: Isa, const NT: usize>(isa: I, u: &[Ivec<I>; 8], w: &[Ivec<I>; 8
 
 /// `acc[t] += (d · a.d) · isum[t]`, rounded as the scalar kernel rounds it.
 #[inline(always)]
-fn scale<S: Simd, const NT: usize>(v: S, d: S::F, isum: [S::I; NT], act: &[&ActQ8; NT], acc: &mut [S::F; NT]) {
+fn scale<S: Simd, const NT: usize>(
+    v: S,
+    d: S::F,
+    isum: [S::I; NT],
+    act: &[&ActQ8; NT],
+    acc: &mut [S::F; NT],
+) {
     for t in 0..NT {
         acc[t] = v.add_f(acc[t], v.mul_f(v.mul_f(d, v.splat_f(act[t].d)), v.to_f(isum[t])));
     }
@@ -234,7 +251,12 @@ impl Format for TileQ4_0 {
     }
 
     #[inline(always)]
-    fn accumulate<I: Isa, const NT: usize>(isa: I, col: &UCol1<I::S>, act: [&ActQ8; NT], acc: &mut [Fvec<I>; NT]) {
+    fn accumulate<I: Isa, const NT: usize>(
+        isa: I,
+        col: &UCol1<I::S>,
+        act: [&ActQ8; NT],
+        acc: &mut [Fvec<I>; NT],
+    ) {
         let isum = dot_unsigned::<I, NT, 8>(isa, &col.u, &act, 8);
         scale(isa.simd(), col.f, isum, &act, acc);
     }
@@ -247,11 +269,19 @@ impl Format for TileQ4_1 {
     #[inline(always)]
     fn prepare<I: Isa>(isa: I, t: [&Self; 2], _c: usize) -> UCol2<I::S> {
         let v = isa.simd();
-        UCol2 { u: nibbles(v, pair(t, |t| &t.qs)), f: [v.f16x8(pair(t, |t| &t.d)), v.f16x8(pair(t, |t| &t.m))] }
+        UCol2 {
+            u: nibbles(v, pair(t, |t| &t.qs)),
+            f: [v.f16x8(pair(t, |t| &t.d)), v.f16x8(pair(t, |t| &t.m))],
+        }
     }
 
     #[inline(always)]
-    fn accumulate<I: Isa, const NT: usize>(isa: I, col: &UCol2<I::S>, act: [&ActQ8; NT], acc: &mut [Fvec<I>; NT]) {
+    fn accumulate<I: Isa, const NT: usize>(
+        isa: I,
+        col: &UCol2<I::S>,
+        act: [&ActQ8; NT],
+        acc: &mut [Fvec<I>; NT],
+    ) {
         let isum = dot_unsigned::<I, NT, 8>(isa, &col.u, &act, 0);
         scale_min::<_, NT, false>(isa.simd(), col.f[0], col.f[1], isum, &act, acc);
     }
@@ -269,7 +299,12 @@ impl Format for TileQ5_0 {
     }
 
     #[inline(always)]
-    fn accumulate<I: Isa, const NT: usize>(isa: I, col: &UCol1<I::S>, act: [&ActQ8; NT], acc: &mut [Fvec<I>; NT]) {
+    fn accumulate<I: Isa, const NT: usize>(
+        isa: I,
+        col: &UCol1<I::S>,
+        act: [&ActQ8; NT],
+        acc: &mut [Fvec<I>; NT],
+    ) {
         let isum = dot_unsigned::<I, NT, 4>(isa, &col.u, &act, 16);
         scale(isa.simd(), col.f, isum, &act, acc);
     }
@@ -287,7 +322,12 @@ impl Format for TileQ5_1 {
     }
 
     #[inline(always)]
-    fn accumulate<I: Isa, const NT: usize>(isa: I, col: &UCol2<I::S>, act: [&ActQ8; NT], acc: &mut [Fvec<I>; NT]) {
+    fn accumulate<I: Isa, const NT: usize>(
+        isa: I,
+        col: &UCol2<I::S>,
+        act: [&ActQ8; NT],
+        acc: &mut [Fvec<I>; NT],
+    ) {
         let isum = dot_unsigned::<I, NT, 4>(isa, &col.u, &act, 0);
         scale_min::<_, NT, false>(isa.simd(), col.f[0], col.f[1], isum, &act, acc);
     }
@@ -305,7 +345,12 @@ impl Format for TileQ8_0 {
     }
 
     #[inline(always)]
-    fn accumulate<I: Isa, const NT: usize>(isa: I, col: &SCol<I::S>, act: [&ActQ8; NT], acc: &mut [Fvec<I>; NT]) {
+    fn accumulate<I: Isa, const NT: usize>(
+        isa: I,
+        col: &SCol<I::S>,
+        act: [&ActQ8; NT],
+        acc: &mut [Fvec<I>; NT],
+    ) {
         let isum = dot_signed::<I, NT>(isa, &col.u, &col.w, &act);
         scale(isa.simd(), col.d, isum, &act, acc);
     }
@@ -313,7 +358,14 @@ impl Format for TileQ8_0 {
 
 /// Column `c`'s scale and minimum factors of k-quant super-blocks: `d · sc`, `dmin · m`.
 #[inline(always)]
-fn k_factors<S: Simd>(v: S, d: [&[f16; 8]; 2], dmin: [&[f16; 8]; 2], sc: [&[u8; 64]; 2], m: [&[u8; 64]; 2], c: usize) -> [S::F; 2] {
+fn k_factors<S: Simd>(
+    v: S,
+    d: [&[f16; 8]; 2],
+    dmin: [&[f16; 8]; 2],
+    sc: [&[u8; 64]; 2],
+    m: [&[u8; 64]; 2],
+    c: usize,
+) -> [S::F; 2] {
     let sc: [&[[u8; 8]; 8]; 2] = sc.map(bytemuck::cast_ref);
     let m: [&[[u8; 8]; 8]; 2] = m.map(bytemuck::cast_ref);
     let scale = v.mul_f(v.f16x8(d), v.to_f(v.u8x8_i32([&sc[0][c], &sc[1][c]])));
@@ -328,12 +380,24 @@ impl Format for TileQ4_K {
     #[inline(always)]
     fn prepare<I: Isa>(isa: I, t: [&Self; 2], c: usize) -> UCol2<I::S> {
         let v = isa.simd();
-        let f = k_factors(v, pair(t, |t| &t.d), pair(t, |t| &t.dmin), pair(t, |t| &t.sc), pair(t, |t| &t.m), c);
+        let f = k_factors(
+            v,
+            pair(t, |t| &t.d),
+            pair(t, |t| &t.dmin),
+            pair(t, |t| &t.sc),
+            pair(t, |t| &t.m),
+            c,
+        );
         UCol2 { u: nibbles(v, pair(t, |t| &t.qs[c])), f }
     }
 
     #[inline(always)]
-    fn accumulate<I: Isa, const NT: usize>(isa: I, col: &UCol2<I::S>, act: [&ActQ8; NT], acc: &mut [Fvec<I>; NT]) {
+    fn accumulate<I: Isa, const NT: usize>(
+        isa: I,
+        col: &UCol2<I::S>,
+        act: [&ActQ8; NT],
+        acc: &mut [Fvec<I>; NT],
+    ) {
         let isum = dot_unsigned::<I, NT, 8>(isa, &col.u, &act, 0);
         scale_min::<_, NT, true>(isa.simd(), col.f[0], col.f[1], isum, &act, acc);
     }
@@ -346,13 +410,25 @@ impl Format for TileQ5_K {
     #[inline(always)]
     fn prepare<I: Isa>(isa: I, t: [&Self; 2], c: usize) -> UCol2<I::S> {
         let v = isa.simd();
-        let f = k_factors(v, pair(t, |t| &t.d), pair(t, |t| &t.dmin), pair(t, |t| &t.sc), pair(t, |t| &t.m), c);
+        let f = k_factors(
+            v,
+            pair(t, |t| &t.d),
+            pair(t, |t| &t.dmin),
+            pair(t, |t| &t.sc),
+            pair(t, |t| &t.m),
+            c,
+        );
         let u = with_high_bits(v, pair(t, |t| &t.qh[c]), nibbles(v, pair(t, |t| &t.qs[c])));
         UCol2 { u, f }
     }
 
     #[inline(always)]
-    fn accumulate<I: Isa, const NT: usize>(isa: I, col: &UCol2<I::S>, act: [&ActQ8; NT], acc: &mut [Fvec<I>; NT]) {
+    fn accumulate<I: Isa, const NT: usize>(
+        isa: I,
+        col: &UCol2<I::S>,
+        act: [&ActQ8; NT],
+        acc: &mut [Fvec<I>; NT],
+    ) {
         let isum = dot_unsigned::<I, NT, 4>(isa, &col.u, &act, 0);
         scale_min::<_, NT, true>(isa.simd(), col.f[0], col.f[1], isum, &act, acc);
     }
@@ -369,7 +445,10 @@ impl Format for TileQ6_K {
         // in i16, and no per-half activation sums are needed.
         let w = bytes(v, pair(t, |t| &t.qs[c]));
         let sc: [&[[i8; 8]; 16]; 2] = pair(t, |t| &t.sc).map(bytemuck::cast_ref);
-        let sc32 = [v.i8x8_i32([&sc[0][2 * c], &sc[1][2 * c]]), v.i8x8_i32([&sc[0][2 * c + 1], &sc[1][2 * c + 1]])];
+        let sc32 = [
+            v.i8x8_i32([&sc[0][2 * c], &sc[1][2 * c]]),
+            v.i8x8_i32([&sc[0][2 * c + 1], &sc[1][2 * c + 1]]),
+        ];
         let low16 = v.splat_i32(0xFFFF);
         let mut sc16 = sc32;
         for s in &mut sc16 {
@@ -383,7 +462,12 @@ impl Format for TileQ6_K {
     }
 
     #[inline(always)]
-    fn accumulate<I: Isa, const NT: usize>(isa: I, col: &Q6Col<I::S>, act: [&ActQ8; NT], acc: &mut [Fvec<I>; NT]) {
+    fn accumulate<I: Isa, const NT: usize>(
+        isa: I,
+        col: &Q6Col<I::S>,
+        act: [&ActQ8; NT],
+        acc: &mut [Fvec<I>; NT],
+    ) {
         let v = isa.simd();
         let mut isum = [v.zero(); NT];
         for h in 0..2 {

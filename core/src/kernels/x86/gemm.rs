@@ -90,7 +90,9 @@ fn gemv<F: Format, I: Isa, const N: usize>(
                 F::accumulate::<I, N>(isa, &col, a, &mut acc);
             }
         }
-        let place = |g: Option<usize>| g.map_or((0, 0), |g| ((g - groups.start) * ROWS, ROWS.min(w.n_out - g * ROWS)));
+        let place = |g: Option<usize>| {
+            g.map_or((0, 0), |g| ((g - groups.start) * ROWS, ROWS.min(w.n_out - g * ROWS)))
+        };
         let (a, b) = (place(Some(ga)), place(gb));
         for (t, acc) in acc.into_iter().enumerate() {
             v.store_groups(out, [a.0 + t * ld, b.0 + t * ld], [a.1, b.1], acc);

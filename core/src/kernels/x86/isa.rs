@@ -19,7 +19,9 @@ pub struct Avx2(());
 impl Avx2 {
     /// The token, if this CPU (and OS) supports AVX2, FMA and F16C.
     pub fn detect() -> Option<Self> {
-        let ok = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
+        let ok = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c");
         ok.then_some(Avx2(()))
     }
 }

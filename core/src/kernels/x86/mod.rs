@@ -20,11 +20,11 @@ mod isa;
 
 use std::ops::Range;
 
-use super::pack::{self, ActQ8, Packed};
 use super::activation::gated as gated_body;
 use super::attention::{AttnBlock, attention_block, attention_block_tiled};
-use crate::model::config::Activation;
+use super::pack::{self, ActQ8, Packed};
 use super::{Kernels, PackedKernels, scalar};
+use crate::model::config::Activation;
 use isa::{Avx2, Avx512, AvxVnni};
 
 /// The x86 tables, best last.
@@ -137,7 +137,9 @@ macro_rules! gemm_table {
     ($module:ident, $token:ty, $features:literal, $nt:literal) => {
         mod $module {
             use super::*;
-            use crate::kernels::pack::{TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0};
+            use crate::kernels::pack::{
+                TileQ4_0, TileQ4_1, TileQ4_K, TileQ5_0, TileQ5_1, TileQ5_K, TileQ6_K, TileQ8_0,
+            };
 
             gemm_entry!(q4_0, TileQ4_0, $token, $features, $nt);
             gemm_entry!(q4_1, TileQ4_1, $token, $features, $nt);
@@ -160,13 +162,40 @@ gemm_table!(vnni_gemm, AvxVnni, "avx2,fma,f16c,avxvnni", 4);
 gemm_table!(avx512_gemm, Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", 8);
 
 fn avx512_table() -> Kernels {
-    Kernels { name: "avx512-vnni", dot_f32, quantize_act, attn_scores, attn_values, attention: attention512, gated: gated512, packed: avx512_gemm::packed() }
+    Kernels {
+        name: "avx512-vnni",
+        dot_f32,
+        quantize_act,
+        attn_scores,
+        attn_values,
+        attention: attention512,
+        gated: gated512,
+        packed: avx512_gemm::packed(),
+    }
 }
 
 fn avx2_table() -> Kernels {
-    Kernels { name: "avx2", dot_f32, quantize_act, attn_scores, attn_values, attention, gated, packed: avx2_gemm::packed() }
+    Kernels {
+        name: "avx2",
+        dot_f32,
+        quantize_act,
+        attn_scores,
+        attn_values,
+        attention,
+        gated,
+        packed: avx2_gemm::packed(),
+    }
 }
 
 fn vnni_table() -> Kernels {
-    Kernels { name: "avx2-vnni", dot_f32, quantize_act, attn_scores, attn_values, attention, gated, packed: vnni_gemm::packed() }
+    Kernels {
+        name: "avx2-vnni",
+        dot_f32,
+        quantize_act,
+        attn_scores,
+        attn_values,
+        attention,
+        gated,
+        packed: vnni_gemm::packed(),
+    }
 }
