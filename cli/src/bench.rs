@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use joule_core::Precision;
 use joule_core::engine::bench::{BenchCase, mean_std, run_case};
 use joule_core::engine::{Engine, EngineOptions, peak_rss_bytes};
-use joule_core::kernels::Precision;
 use serde::Serialize;
 
 #[derive(Args)]
@@ -90,9 +90,7 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
     let precisions: Vec<Precision> = a
         .precision
         .iter()
-        .map(|p| {
-            Precision::parse(p).ok_or_else(|| format!("unknown precision '{p}' (fast, exact)"))
-        })
+        .map(|p| p.parse::<Precision>().map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
     let cases: Vec<BenchCase> = a
         .n_prompt

@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use joule_core::Precision;
 use joule_core::energy::{EnergyConfig, EnergySource};
 use joule_core::engine::{Engine, EngineOptions, GenerateOptions};
-use joule_core::kernels::Precision;
 use joule_core::sampling::SamplingParams;
 
 #[derive(Parser)]
@@ -275,8 +275,7 @@ pub(crate) fn model_path(given: Option<&Path>) -> Result<PathBuf, String> {
 
 fn load(m: &ModelArgs, sampling: Option<&SamplingArgs>) -> Result<Arc<Engine>, String> {
     let path = model_path(m.model.as_deref())?;
-    let precision = Precision::parse(&m.precision)
-        .ok_or_else(|| format!("unknown precision '{}' (fast, exact)", m.precision))?;
+    let precision: Precision = m.precision.parse().map_err(|e: joule_core::Error| e.to_string())?;
     let energy = m.energy.config()?;
     let mut options = EngineOptions {
         context: m.context,

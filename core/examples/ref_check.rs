@@ -5,8 +5,8 @@
 use joule_core::{engine::score::score, model::Model, threads::ThreadPool};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let prec = joule_core::kernels::Precision::parse(args.get(1).map_or("exact", String::as_str))
-        .expect("fast or exact");
+    let prec: joule_core::Precision =
+        args.get(1).map_or("exact", String::as_str).parse().expect("fast or exact");
     let model = args.get(2).map_or("models/SmolLM2-135M-Instruct.Q4_1.gguf", String::as_str);
     let reference =
         args.get(3).map_or("../shared/reference/smollm2-135m-q4_1.chat.jsonl", String::as_str);

@@ -48,6 +48,10 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A state the code rules out was reached (a bug: please report it).
+    #[error("internal error: {0}")]
+    Internal(String),
+
     #[error("energy meter: {0}")]
     Energy(String),
 }

@@ -19,4 +19,5 @@ pub mod sampling;
 pub mod threads;
 pub mod tokenizer;
 
+pub use engine::{EngineOptions, Precision};
 pub use error::{Error, Result};

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::sync::mpsc;
 
+use joule_core::Precision;
 use joule_core::chat::ChatMessage;
 use joule_core::engine::{Engine, EngineOptions, GenerateOptions, Session, StopReason};
 use joule_core::gguf::GgufFile;
-use joule_core::kernels::Precision;
 use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
 
 fn engine(context: usize, precision: Precision) -> Arc<Engine> {

@@ -2,8 +2,8 @@
 //! definitions, on tiny synthetic models: batching, chunked prefill, decode, GQA, Qwen2
 //! biases and NEOX rope, cache truncation and eviction with positions kept.
 
+use joule_core::Precision;
 use joule_core::gguf::GgufFile;
-use joule_core::kernels::Precision;
 use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
 use joule_core::model::{ForwardState, KvCache, Logits, Model, Probe, forward};
 use joule_core::quant;

@@ -2,9 +2,9 @@
 //! error naming the problem (architecture, key, tensor, shape, type), never a panic.
 
 use joule_core::Error;
+use joule_core::Precision;
 use joule_core::engine::{Engine, EngineOptions};
 use joule_core::gguf::{GgufError, GgufFile, GgufWriter, Value};
-use joule_core::kernels::Precision;
 use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
 use joule_core::quant::GgmlType;
 

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
+use joule_core::Precision;
 use joule_core::chat::ChatMessage;
 use joule_core::engine::{Engine, EngineOptions, GenerateOptions, StopReason};
-use joule_core::kernels::Precision;
 use joule_tests::{SMOLLM2, ids, model_path, read_jsonl, top};
 use serde_json::Value;
 

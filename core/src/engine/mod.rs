@@ -3,6 +3,7 @@
 //! continuations teacher-forced.
 
 pub mod bench;
+mod options;
 mod report;
 pub mod score;
 mod session;
@@ -14,65 +15,22 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use options::{
+    DEFAULT_BATCH, DEFAULT_MAX_CONTEXT, DEFAULT_MAX_TOKENS, EngineOptions, Precision,
+};
 pub use report::{StopReason, TurnEnergy, TurnReport, current_rss_bytes, peak_rss_bytes};
 pub use score::{StepScore, top_k};
 pub use session::{CancelFlag, GenerateOptions, Session};
 pub use stop::StopStrings;
 
 use crate::chat::ChatTemplate;
-use crate::energy::{EnergyConfig, EnergyMeter};
+use crate::energy::EnergyMeter;
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
-use crate::kernels::{self, Precision};
+use crate::kernels;
 use crate::model::Model;
-use crate::sampling::SamplingParams;
 use crate::threads::{self, ThreadPool};
 use crate::tokenizer::Tokenizer;
-
-/// Contexts above this are not chosen by default (memory on a phone); ask explicitly.
-pub const DEFAULT_MAX_CONTEXT: usize = 4096;
-/// Tokens per forward batch during prefill.
-pub const DEFAULT_BATCH: usize = 256;
-
-/// Load-time options. `Default` gives: context min(model's, 4096), threads = number of
-/// performance cores, exact precision, greedy sampling, 512 new tokens per turn.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct EngineOptions {
-    /// Tokens of context (KV cache slots) per session; None chooses the default.
-    pub context: Option<usize>,
-    /// Compute threads; None chooses the number of performance cores.
-    pub threads: Option<usize>,
-    /// Prompt tokens per forward batch.
-    pub batch: usize,
-    pub precision: Precision,
-    /// Sampling defaults for new sessions.
-    pub sampling: SamplingParams,
-    /// Default limit of generated tokens per turn.
-    pub max_tokens: usize,
-    /// Energy metering of prefill and decode (None: no metering). The default detects
-    /// the best source (RAPL, battery, platform probe, else an estimate).
-    #[serde(skip, default = "default_energy")]
-    pub energy: Option<EnergyConfig>,
-}
-
-fn default_energy() -> Option<EnergyConfig> {
-    Some(EnergyConfig::default())
-}
-
-impl Default for EngineOptions {
-    fn default() -> Self {
-        Self {
-            context: None,
-            threads: None,
-            batch: DEFAULT_BATCH,
-            precision: Precision::default(),
-            sampling: SamplingParams::default(),
-            max_tokens: 512,
-            energy: default_energy(),
-        }
-    }
-}
 
 /// What a loaded model is, for display and reports.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

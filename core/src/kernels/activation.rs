@@ -3,7 +3,17 @@
 //! (no fused multiply-adds, so every table gives the same bits).
 
 use super::attention::exp;
-use crate::model::config::Activation;
+use serde::Serialize;
+
+/// The feed-forward gate's activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// `x * sigmoid(x)` (SwiGLU).
+    Silu,
+    /// GELU, tanh approximation (GeGLU).
+    GeluTanh,
+}
 
 /// `gate[i] = act(gate[i]) * up[i]` (SwiGLU or GeGLU with the tanh approximation).
 #[inline(always)]

@@ -64,15 +64,8 @@ pub struct RopeConfig {
     pub freq_scale: f32,
 }
 
-/// The feed-forward gate's activation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    /// `x * sigmoid(x)` (SwiGLU).
-    Silu,
-    /// GELU, tanh approximation (GeGLU).
-    GeluTanh,
-}
+/// The feed-forward gate's activation (a kernel-level type: the kernels implement it).
+pub use crate::kernels::Activation;
 
 /// Sliding-window attention: a layer that uses it sees only the last `window`
 /// positions (its own included).

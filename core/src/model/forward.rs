@@ -2,11 +2,12 @@
 //! loop over layers, every buffer allocated once (for the largest batch) and reused.
 
 use crate::error::{Error, Result};
-use crate::kernels::{self, ActQ8, Input, Precision, matmul, matmul_many};
+use crate::kernels::ActQ8;
 use crate::model::Model;
 use crate::model::attention::{AttentionShape, attention, attention_probabilities};
 use crate::model::config::RopeConfig;
 use crate::model::kv_cache::KvCache;
+use crate::model::matmul::{Input, MatmulPath, matmul, matmul_many, matrix_row};
 use crate::model::ops;
 use crate::threads::ThreadPool;
 
@@ -198,11 +199,11 @@ pub fn forward(
     }
     let (d, qd, kvd, ff, hd) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff, c.head_dim);
     let s = state;
-    let fast = model.precision == Precision::Fast;
+    let fast = model.matmul_path == MatmulPath::Int8;
 
     // Token embeddings: x[i] = token_embd[tokens[i]].
     for (i, &t) in tokens.iter().enumerate() {
-        kernels::matrix_row(&w.token_embd, t as usize, &mut s.x[i * d..(i + 1) * d]);
+        matrix_row(&w.token_embd, t as usize, &mut s.x[i * d..(i + 1) * d])?;
     }
     let first_slot = kv.push_tokens(tokens);
     if c.block.embed_scale != 1.0 {
@@ -235,7 +236,7 @@ pub fn forward(
             ],
             xb,
             n,
-        );
+        )?;
         ops::add_bias(&mut s.q[..n * qd], lw.bq.as_deref());
         ops::add_bias(&mut s.k[..n * kvd], lw.bk.as_deref());
         ops::add_bias(&mut s.v[..n * kvd], lw.bv.as_deref());
@@ -272,7 +273,7 @@ pub fn forward(
             );
         }
         let att = input(pool, fast, &s.att[..n * qd], qd, &mut s.att_q);
-        matmul(pool, &lw.wo, att, n, &mut s.proj[..n * d]);
+        matmul(pool, &lw.wo, att, n, &mut s.proj[..n * d])?;
         if let Some(pn) = &lw.post_attn_norm {
             ops::rmsnorm_in_place(pool, &mut s.proj[..n * d], pn, c.rms_eps);
         }
@@ -286,11 +287,11 @@ pub fn forward(
             &mut [(&lw.w_gate, &mut s.gate[..n * ff]), (&lw.w_up, &mut s.up[..n * ff])],
             xb,
             n,
-        );
+        )?;
         ops::gated(pool, &mut s.gate[..n * ff], &s.up[..n * ff], ff, c.block.activation);
         // The SwiGLU output has outliers: two-level quantization keeps it accurate.
         let gate = input_two_level(pool, fast, &s.gate[..n * ff], ff, &mut s.gate_q);
-        matmul(pool, &lw.w_down, gate, n, &mut s.proj[..n * d]);
+        matmul(pool, &lw.w_down, gate, n, &mut s.proj[..n * d])?;
         if let Some(pn) = &lw.post_ffn_norm {
             ops::rmsnorm_in_place(pool, &mut s.proj[..n * d], pn, c.rms_eps);
         }
@@ -315,7 +316,7 @@ pub fn forward(
         }
         // Logits are what users read: two-level quantization keeps them close to exact.
         let xb = input_two_level(pool, fast, &s.xb[..n_rows * d], d, &mut s.xb_q);
-        matmul(pool, w.output_matrix(), xb, n_rows, &mut s.logits[..need]);
+        matmul(pool, w.output_matrix(), xb, n_rows, &mut s.logits[..need])?;
     }
     s.logit_rows = n_rows;
     Ok(())

@@ -5,6 +5,7 @@ mod attention;
 pub mod config;
 pub mod forward;
 pub mod kv_cache;
+pub mod matmul;
 mod ops;
 pub mod synthetic;
 pub mod weights;
@@ -14,27 +15,31 @@ use std::path::Path;
 pub use config::{Arch, ModelConfig, RopeStyle};
 pub use forward::{ForwardState, Logits, Probe, forward};
 pub use kv_cache::KvCache;
+pub use matmul::MatmulPath;
 pub use weights::{Linear, Weights};
 
 use crate::error::Result;
 use crate::gguf::GgufFile;
-use crate::kernels::{PackedMatrix, Precision, pack};
+use crate::kernels::{PackedMatrix, pack};
 
 /// Config and weights of one model file. Immutable once loaded; shared by sessions.
 pub struct Model {
     pub config: ModelConfig,
     pub weights: Weights,
     pub file: GgufFile,
-    pub precision: Precision,
+    /// How the matrix products treat activations (chosen at load: weights are
+    /// repacked for `Int8`).
+    pub matmul_path: MatmulPath,
 }
 
 impl Model {
     /// Reads the config from the metadata and maps every weight; on the fast path the
     /// matrices are repacked for the integer kernels.
-    pub fn load(file: GgufFile, precision: Precision) -> Result<Self> {
+    pub fn load(file: GgufFile, path: impl Into<MatmulPath>) -> Result<Self> {
+        let matmul_path = path.into();
         let config = ModelConfig::from_metadata(&file.metadata)?;
         let repack = |lin: Linear| -> Result<Linear> {
-            if precision != Precision::Fast {
+            if matmul_path != MatmulPath::Int8 {
                 return Ok(lin);
             }
             let PackedMatrix::Raw(bytes) = &lin.packed else { return Ok(lin) };
@@ -60,7 +65,7 @@ impl Model {
             }
         };
         let weights = Weights::load(&file, &config, &repack)?;
-        Ok(Self { config, weights, file, precision })
+        Ok(Self { config, weights, file, matmul_path })
     }
 
     /// Bytes of weights read to decode one token: every matrix once (the embedding
@@ -86,7 +91,7 @@ impl Model {
         layers + bytes(w.output_matrix())
     }
 
-    pub fn open(path: impl AsRef<Path>, precision: Precision) -> Result<Self> {
-        Self::load(GgufFile::open(path)?, precision)
+    pub fn open(path: impl AsRef<Path>, matmul_path: impl Into<MatmulPath>) -> Result<Self> {
+        Self::load(GgufFile::open(path)?, matmul_path)
     }
 }

@@ -20,11 +20,11 @@ mod isa;
 
 use std::ops::Range;
 
+use super::activation::Activation;
 use super::activation::gated as gated_body;
 use super::attention::{AttnBlock, attention_block, attention_block_tiled};
 use super::pack::{self, ActQ8, Packed};
 use super::{Kernels, PackedKernels, scalar};
-use crate::model::config::Activation;
 use isa::{Avx2, Avx512, AvxVnni};
 
 /// The x86 tables, best last.
