@@ -77,9 +77,9 @@ struct Row {
     bandwidth_fraction: Option<f64>,
 }
 
-pub fn bench(a: BenchArgs) -> Result<(), String> {
+pub fn bench(a: BenchArgs) -> crate::CliResult {
     if !["md", "json", "csv"].contains(&a.output.as_str()) {
-        return Err(format!("unknown output format '{}' (md, json, csv)", a.output));
+        return Err(format!("unknown output format '{}' (md, json, csv)", a.output).into());
     }
     let models = if a.model.is_empty() { vec![crate::model_path(None)?] } else { a.model.clone() };
     let threads = if a.threads.is_empty() {
@@ -87,11 +87,8 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
     } else {
         a.threads.clone()
     };
-    let precisions: Vec<Precision> = a
-        .precision
-        .iter()
-        .map(|p| p.parse::<Precision>().map_err(|e| e.to_string()))
-        .collect::<Result<_, _>>()?;
+    let precisions: Vec<Precision> =
+        a.precision.iter().map(|p| p.parse::<Precision>()).collect::<Result<_, _>>()?;
     let cases: Vec<BenchCase> = a
         .n_prompt
         .iter()
@@ -120,8 +117,7 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
                     energy,
                     ..EngineOptions::default()
                 };
-                let engine =
-                    Engine::load(path, options).map_err(|e| format!("{}: {e}", path.display()))?;
+                let engine = Engine::load(path, options).map_err(crate::at_path(path))?;
                 let info = engine.info();
                 let weight_bytes = engine.model().decode_weight_bytes();
                 let main_type = info
@@ -133,18 +129,18 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
                     .unwrap_or_default();
                 for &case in &cases {
                     let mut readings = Vec::new();
-                    let times = run_case(&engine, case, a.r.max(1), &mut |case, once| match engine
-                        .energy_meter()
-                    {
-                        Some(m) => {
-                            let w = m.begin(&case.name());
-                            let s = once()?;
-                            readings.push(m.end(w)?);
-                            Ok(s)
-                        }
-                        None => once(),
-                    })
-                    .map_err(|e| e.to_string())?;
+                    let times =
+                        run_case(&engine, case, a.r.max(1), &mut |case, once| match engine
+                            .energy_meter()
+                        {
+                            Some(m) => {
+                                let w = m.begin(&case.name());
+                                let s = once()?;
+                                readings.push(m.end(w)?);
+                                Ok(s)
+                            }
+                            None => once(),
+                        })?;
                     let tokens = match case {
                         BenchCase::Prompt(n) | BenchCase::Generate(n) => n as f64,
                     };
@@ -200,7 +196,7 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
     // Measured after every case, so no case's peak RSS includes the 1 GiB buffer.
     if a.bandwidth {
         for &t in &threads {
-            let pool = joule_core::threads::ThreadPool::new(t).map_err(|e| e.to_string())?;
+            let pool = joule_core::threads::ThreadPool::new(t)?;
             let bw = joule_core::engine::bench::read_bandwidth(&pool, 1 << 30, 5);
             eprintln!(
                 "read bandwidth with {t} threads: {:.1} GB/s (1 GiB buffer, 64-bit sums, median of 5)",
@@ -219,7 +215,7 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
         }
     }
     if a.output == "json" {
-        println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
+        println!("{}", serde_json::to_string_pretty(&rows)?);
     }
     Ok(())
 }

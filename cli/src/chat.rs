@@ -8,10 +8,10 @@ use joule_core::engine::TurnReport;
 
 use crate::ChatArgs;
 
-pub fn chat(a: ChatArgs) -> Result<(), String> {
+pub fn chat(a: ChatArgs) -> crate::CliResult {
     let engine = crate::load(&a.model, Some(&a.sampling))?;
     let info = engine.info();
-    let mut session = engine.session().map_err(|e| e.to_string())?;
+    let mut session = engine.session()?;
     if let Some(system) = &a.system {
         session.add_system(system);
     }
@@ -31,7 +31,7 @@ pub fn chat(a: ChatArgs) -> Result<(), String> {
         eprint!("> ");
         let _ = std::io::stderr().flush();
         let Some(line) = lines.next() else { break };
-        let line = line.map_err(|e| e.to_string())?;
+        let line = line?;
         match line.trim() {
             "" => continue,
             "/quit" | "/exit" => break,
@@ -46,7 +46,7 @@ pub fn chat(a: ChatArgs) -> Result<(), String> {
             "/stats" => {
                 match &last {
                     Some(r) => {
-                        eprintln!("{}", serde_json::to_string_pretty(r).map_err(|e| e.to_string())?)
+                        eprintln!("{}", serde_json::to_string_pretty(r)?)
                     }
                     None => eprintln!("(no turn yet)"),
                 }

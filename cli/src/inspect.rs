@@ -5,8 +5,8 @@ use std::path::Path;
 use joule_core::gguf::{GgufFile, Value};
 use joule_core::kernels;
 
-pub fn inspect(path: &Path, full: bool) -> Result<(), String> {
-    let file = GgufFile::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn inspect(path: &Path, full: bool) -> crate::CliResult {
+    let file = GgufFile::open(path).map_err(crate::at_path(path))?;
     println!(
         "file: {} ({} bytes, GGUF v{}, alignment {})",
         path.display(),

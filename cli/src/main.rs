@@ -102,9 +102,8 @@ pub struct EnergyArgs {
 }
 
 impl EnergyArgs {
-    pub fn config(&self) -> Result<Option<EnergyConfig>, String> {
-        let source: EnergySource =
-            self.energy.parse().map_err(|e: joule_core::energy::EnergyError| e.to_string())?;
+    pub fn config(&self) -> crate::CliResult<Option<EnergyConfig>> {
+        let source: EnergySource = self.energy.parse()?;
         if matches!(source, EnergySource::None) {
             return Ok(None);
         }
@@ -253,10 +252,37 @@ fn main() -> ExitCode {
     }
 }
 
-type CliResult = Result<(), String>;
+/// Errors keep their type (`joule_core::Error`, I/O, JSON) down to `main`, which prints
+/// them with their causes.
+pub(crate) type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// An error about one file: the path, with the original error kept as the source.
+#[derive(Debug)]
+pub(crate) struct AtPath {
+    pub path: PathBuf,
+    pub source: Box<dyn std::error::Error>,
+}
+
+impl std::fmt::Display for AtPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for AtPath {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
+/// Wraps an error with the file it is about.
+pub(crate) fn at_path<E: std::error::Error + 'static>(path: &Path) -> impl FnOnce(E) -> AtPath {
+    let path = path.to_path_buf();
+    move |e| AtPath { path, source: Box::new(e) }
+}
 
 /// The model to use: the one given, else the default file in the model directory.
-pub(crate) fn model_path(given: Option<&Path>) -> Result<PathBuf, String> {
+pub(crate) fn model_path(given: Option<&Path>) -> crate::CliResult<PathBuf> {
     let path = given
         .map_or_else(|| fetch::model_dir().join(fetch::DEFAULT_MODEL.file_name), Path::to_path_buf);
     if path.exists() {
@@ -267,15 +293,15 @@ pub(crate) fn model_path(given: Option<&Path>) -> Result<PathBuf, String> {
              or pass --model FILE",
             path.display(),
             fetch::DEFAULT_MODEL.wheels[0]
-        ))
+        ).into())
     } else {
-        Err(format!("model file {} not found", path.display()))
+        Err(format!("model file {} not found", path.display()).into())
     }
 }
 
-fn load(m: &ModelArgs, sampling: Option<&SamplingArgs>) -> Result<Arc<Engine>, String> {
+fn load(m: &ModelArgs, sampling: Option<&SamplingArgs>) -> crate::CliResult<Arc<Engine>> {
     let path = model_path(m.model.as_deref())?;
-    let precision: Precision = m.precision.parse().map_err(|e: joule_core::Error| e.to_string())?;
+    let precision: Precision = m.precision.parse()?;
     let energy = m.energy.config()?;
     let mut options = EngineOptions {
         context: m.context,
@@ -288,12 +314,12 @@ fn load(m: &ModelArgs, sampling: Option<&SamplingArgs>) -> Result<Arc<Engine>, S
         options.sampling = s.params();
         options.max_tokens = s.max_tokens;
     }
-    Engine::load(&path, options).map_err(|e| format!("{}: {e}", path.display()))
+    Ok(Engine::load(&path, options).map_err(at_path(&path))?)
 }
 
 fn run(a: RunArgs) -> CliResult {
     let engine = load(&a.model, Some(&a.sampling))?;
-    let mut session = engine.session().map_err(|e| e.to_string())?;
+    let mut session = engine.session()?;
     let cancel = session.cancel_flag();
     let _ = ctrlc::set_handler(move || cancel.cancel());
     let opts = a.sampling.generate();
@@ -309,11 +335,10 @@ fn run(a: RunArgs) -> CliResult {
             session.add_system(system);
         }
         session.send(&a.prompt, &opts, &mut print)
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     println!();
     if a.json {
-        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+        println!("{}", serde_json::to_string(&report)?);
     } else {
         println!("{}", report.summary_line());
     }
@@ -321,9 +346,8 @@ fn run(a: RunArgs) -> CliResult {
 }
 
 fn quantize(a: QuantizeArgs) -> CliResult {
-    let target: joule_core::requantize::FileType =
-        a.file_type.parse().map_err(|e: joule_core::Error| e.to_string())?;
-    let file = joule_core::gguf::GgufFile::open(&a.input).map_err(|e| e.to_string())?;
+    let target: joule_core::requantize::FileType = a.file_type.parse()?;
+    let file = joule_core::gguf::GgufFile::open(&a.input)?;
     let bar = indicatif::ProgressBar::new(file.tensor_bytes_total());
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
@@ -332,11 +356,10 @@ fn quantize(a: QuantizeArgs) -> CliResult {
     let writer = joule_core::requantize::requantize(&file, target, &mut |done, _, name| {
         bar.set_position(done);
         bar.set_message(name.to_string());
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     bar.finish_and_clear();
-    writer.write_file(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;
-    let out = joule_core::gguf::GgufFile::open(&a.output).map_err(|e| e.to_string())?;
+    writer.write_file(&a.output).map_err(at_path(&a.output))?;
+    let out = joule_core::gguf::GgufFile::open(&a.output)?;
     let mut mix = std::collections::BTreeMap::new();
     for t in &out.tensors {
         *mix.entry(t.ggml_type.name()).or_insert(0) += 1;
@@ -357,16 +380,16 @@ fn synth(a: SynthArgs) -> CliResult {
         "q6_k" => GgmlType::Q6_K,
         "f16" => GgmlType::F16,
         "f32" => GgmlType::F32,
-        other => return Err(format!("unknown weight type '{other}'")),
+        other => return Err(format!("unknown weight type '{other}'").into()),
     };
     let spec = match a.shape.as_str() {
         "1b" => SyntheticSpec::one_billion(ty),
         "tiny" => SyntheticSpec { weight_type: ty, embedding_type: ty, ..SyntheticSpec::tiny() },
-        other => return Err(format!("unknown shape '{other}' (1b, tiny)")),
+        other => return Err(format!("unknown shape '{other}' (1b, tiny)").into()),
     };
     eprintln!("writing {} parameters as {ty}...", spec.parameters());
     let w = synthetic_model(&spec)?;
-    w.write_file(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    w.write_file(&a.output).map_err(at_path(&a.output))?;
     println!("{}", a.output.display());
     Ok(())
 }
@@ -386,18 +409,16 @@ fn fetch_cmd(a: FetchArgs) -> CliResult {
 
 fn tokenize(a: TokenizeArgs) -> CliResult {
     let path = model_path(a.model.as_deref())?;
-    let file = joule_core::gguf::GgufFile::open(&path).map_err(|e| e.to_string())?;
-    let tok =
-        joule_core::tokenizer::Tokenizer::from_gguf(&file.metadata).map_err(|e| e.to_string())?;
-    let ids = tok.encode(&a.text, a.special).map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string(&ids).map_err(|e| e.to_string())?);
+    let file = joule_core::gguf::GgufFile::open(&path)?;
+    let tok = joule_core::tokenizer::Tokenizer::from_gguf(&file.metadata)?;
+    let ids = tok.encode(&a.text, a.special)?;
+    println!("{}", serde_json::to_string(&ids)?);
     Ok(())
 }
 
 fn score(a: ScoreArgs) -> CliResult {
     let engine = load(&a.model, None)?;
-    let steps =
-        engine.score(&a.prompt_tokens, &a.continuation, a.top).map_err(|e| e.to_string())?;
+    let steps = engine.score(&a.prompt_tokens, &a.continuation, a.top)?;
     for s in steps {
         let top: Vec<(u32, f32)> = s.top;
         println!("{}", serde_json::json!({ "step": s.step, "top": top }));

@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
+use crate::chat::TemplateError;
+use crate::energy::EnergyError;
 use crate::gguf::GgufError;
+use crate::sampling::SamplingError;
 use crate::tokenizer::TokenizerError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -36,7 +39,7 @@ pub enum Error {
     Tokenizer(#[from] TokenizerError),
 
     #[error("chat template: {0}")]
-    Template(String),
+    Template(#[from] TemplateError),
 
     #[error(
         "prompt needs {needed} tokens but only {available} of the context's {context} are free \
@@ -48,10 +51,20 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    #[error(transparent)]
+    Sampling(#[from] SamplingError),
+
+    #[error("cannot start {threads} compute threads: {source}")]
+    ThreadStart {
+        threads: usize,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A state the code rules out was reached (a bug: please report it).
     #[error("internal error: {0}")]
     Internal(String),
 
     #[error("energy meter: {0}")]
-    Energy(String),
+    Energy(#[from] EnergyError),
 }

@@ -42,9 +42,14 @@ impl Default for SamplingParams {
     }
 }
 
+/// A sampling parameter out of its range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid sampling parameter: {0}")]
+pub struct SamplingError(pub String);
+
 impl SamplingParams {
     /// Checks the ranges; a clear error instead of a silent misbehaviour.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SamplingError> {
         let finite = [
             self.temperature,
             self.top_p,
@@ -54,19 +59,22 @@ impl SamplingParams {
             self.frequency_penalty,
         ];
         if finite.iter().any(|v| !v.is_finite()) {
-            return Err("sampling parameters must be finite numbers".into());
+            return Err(SamplingError("sampling parameters must be finite numbers".into()));
         }
         if self.temperature < 0.0 {
-            return Err(format!("temperature {} must be >= 0", self.temperature));
+            return Err(SamplingError(format!("temperature {} must be >= 0", self.temperature)));
         }
         if !(0.0..=1.0).contains(&self.top_p) || self.top_p == 0.0 {
-            return Err(format!("top_p {} must be in (0, 1]", self.top_p));
+            return Err(SamplingError(format!("top_p {} must be in (0, 1]", self.top_p)));
         }
         if !(0.0..=1.0).contains(&self.min_p) {
-            return Err(format!("min_p {} must be in [0, 1]", self.min_p));
+            return Err(SamplingError(format!("min_p {} must be in [0, 1]", self.min_p)));
         }
         if self.repeat_penalty <= 0.0 {
-            return Err(format!("repeat_penalty {} must be > 0", self.repeat_penalty));
+            return Err(SamplingError(format!(
+                "repeat_penalty {} must be > 0",
+                self.repeat_penalty
+            )));
         }
         Ok(())
     }

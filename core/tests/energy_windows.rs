@@ -166,8 +166,8 @@ fn failing_probe_is_skipped_by_auto_and_refused_when_asked_for() {
         fn name(&self) -> String {
             "broken".to_string()
         }
-        fn read(&self) -> Result<ProbeReading, String> {
-            Err("BatteryManager returned Integer.MIN_VALUE".to_string())
+        fn read(&self) -> Result<ProbeReading, joule_core::energy::ProbeError> {
+            Err(joule_core::energy::ProbeError("BatteryManager returned Integer.MIN_VALUE".into()))
         }
     }
     let empty = TempTree::new("windows-auto-probe");

@@ -62,15 +62,6 @@ impl TemplateError {
     }
 }
 
-impl From<TemplateError> for crate::Error {
-    fn from(err: TemplateError) -> Self {
-        match err {
-            TemplateError::Metadata(gguf) => crate::Error::Gguf(gguf),
-            other => crate::Error::Template(other.to_string()),
-        }
-    }
-}
-
 /// The marker attached to the error that `raise_exception` returns.
 #[derive(Debug)]
 pub(crate) struct RaisedByTemplate(pub(crate) String);

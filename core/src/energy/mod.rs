@@ -46,7 +46,7 @@ pub use battery::BatteryStatus;
 pub use config::{EnergyConfig, EnergySource, SYSFS_ROOT_ENV, default_sysfs_root};
 pub use estimate::{WattsPerCore, WattsPerCoreTable};
 pub use meter::{EnergyMeter, EnergyWindow};
-pub use probe::{PlatformProbe, ProbeReading};
+pub use probe::{PlatformProbe, ProbeError, ProbeReading};
 pub use reading::{
     Baseline, EnergyReading, Fallback, Method, Quality, SourceInfo, SourceKind, ThermalState,
     WindowTimes,
@@ -76,10 +76,7 @@ pub enum EnergyError {
 
     #[error("cannot start the energy sampling thread: {0}")]
     Thread(#[source] std::io::Error),
-}
 
-impl From<EnergyError> for crate::Error {
-    fn from(error: EnergyError) -> Self {
-        crate::Error::Energy(error.to_string())
-    }
+    #[error("power trace: {0}")]
+    TraceFormat(String),
 }

@@ -19,14 +19,19 @@ use super::sampler::{ChannelSpec, Observation, Sensor};
 ///
 /// `read` is called from the meter's sampling thread at the configured interval and once at
 /// each window edge, with the meter's lock held: it must be quick, must not block on the UI
-/// thread, and must not call back into the meter. Report failures as `Err(reason)`; the
-/// meter counts them and carries on.
+/// thread, and must not call back into the meter. Report failures as
+/// `Err(ProbeError(reason))`; the meter counts them and carries on.
 pub trait PlatformProbe: Send + Sync {
     /// Short name shown in reports, e.g. `"android-batterymanager"`.
     fn name(&self) -> String;
     /// One reading, taken now.
-    fn read(&self) -> Result<ProbeReading, String>;
+    fn read(&self) -> Result<ProbeReading, ProbeError>;
 }
+
+/// Why a platform probe could not give a reading (in the platform's words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProbeError(pub String);
 
 /// One probe reading. Give power, or current and voltage, or remaining energy; the meter
 /// picks the first of those the first reading has and then expects it every time. Current

@@ -143,7 +143,11 @@ pub struct PowerTrace {
 
 impl PowerTrace {
     /// Parses a whole CSV trace; any bad line is an error naming its line number.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, EnergyError> {
+        Self::parse_text(text).map_err(EnergyError::TraceFormat)
+    }
+
+    fn parse_text(text: &str) -> Result<Self, String> {
         let mut columns = None;
         let mut trace = PowerTrace::default();
         for (index, line) in text.lines().enumerate() {
@@ -158,7 +162,7 @@ impl PowerTrace {
                 Some(columns) => {
                     let (time, watts) =
                         parse_row(columns, line).map_err(|e| format!("line {line_no}: {e}"))?;
-                    trace.push(time, watts).map_err(|e| format!("line {line_no}: {e}"))?;
+                    trace.push_sample(time, watts).map_err(|e| format!("line {line_no}: {e}"))?;
                 }
             }
         }
@@ -174,11 +178,16 @@ impl PowerTrace {
             path: path.to_path_buf(),
             reason: super::sysfs::describe_io(&e),
         })?;
-        Self::parse(&text).map_err(|reason| EnergyError::Trace { path: path.to_path_buf(), reason })
+        Self::parse_text(&text)
+            .map_err(|reason| EnergyError::Trace { path: path.to_path_buf(), reason })
     }
 
     /// Appends a sample; timestamps must not go backwards.
-    pub fn push(&mut self, time_unix_s: f64, watts: f64) -> Result<(), String> {
+    pub fn push(&mut self, time_unix_s: f64, watts: f64) -> Result<(), EnergyError> {
+        self.push_sample(time_unix_s, watts).map_err(EnergyError::TraceFormat)
+    }
+
+    fn push_sample(&mut self, time_unix_s: f64, watts: f64) -> Result<(), String> {
         if !time_unix_s.is_finite() || !watts.is_finite() {
             return Err(format!("sample ({time_unix_s}, {watts}) is not finite"));
         }
@@ -315,7 +324,7 @@ impl TraceFollower {
                 // Without a valid header no row can be read; the header error is the one to see.
                 Some(Err(_)) => continue,
                 Some(Ok(columns)) => {
-                    parse_row(columns, line).and_then(|(t, w)| self.trace.push(t, w))
+                    parse_row(columns, line).and_then(|(t, w)| self.trace.push_sample(t, w))
                 }
             };
             if let Err(reason) = outcome {
@@ -475,11 +484,15 @@ mod tests {
 
     #[test]
     fn strict_parse_names_the_bad_line() {
-        let err = PowerTrace::parse("# monitor\ntime,power_w\n1.0,2.0\n1.1,abc\n").unwrap_err();
+        let reason = |text: &str| match PowerTrace::parse(text) {
+            Err(EnergyError::TraceFormat(reason)) => reason,
+            other => panic!("{other:?}"),
+        };
+        let err = reason("# monitor\ntime,power_w\n1.0,2.0\n1.1,abc\n");
         assert!(err.starts_with("line 4:") && err.contains("abc"), "{err}");
-        let err = PowerTrace::parse("time,power_w\n2.0,1\n1.0,1\n").unwrap_err();
+        let err = reason("time,power_w\n2.0,1\n1.0,1\n");
         assert!(err.contains("goes back"), "{err}");
-        assert_eq!(PowerTrace::parse("").unwrap_err(), "no header line");
+        assert_eq!(reason(""), "no header line");
     }
 
     #[test]

@@ -69,13 +69,14 @@ impl Engine {
     pub fn load(path: impl AsRef<Path>, options: EngineOptions) -> Result<Arc<Self>> {
         let path = path.as_ref();
         if !path.exists() {
-            return Err(Error::ModelNotFound { path: path.to_path_buf(), hint: String::new() });
+            let hint = "; get it with `joule fetch` (or pass the path of a GGUF file)".to_string();
+            return Err(Error::ModelNotFound { path: path.to_path_buf(), hint });
         }
         Self::from_file(GgufFile::open(path)?, options)
     }
 
     pub fn from_file(file: GgufFile, options: EngineOptions) -> Result<Arc<Self>> {
-        options.sampling.validate().map_err(Error::InvalidArgument)?;
+        options.sampling.validate()?;
         if options.batch == 0 {
             return Err(Error::InvalidArgument("batch must be at least 1".into()));
         }
@@ -101,9 +102,8 @@ impl Engine {
             Some(t) => t,
             None => threads::performance_cores(),
         };
-        let pool = ThreadPool::new(n_threads).map_err(|e| {
-            Error::InvalidArgument(format!("cannot start {n_threads} threads: {e}"))
-        })?;
+        let pool = ThreadPool::new(n_threads)
+            .map_err(|source| Error::ThreadStart { threads: n_threads, source })?;
         let meter = options.energy.clone().map(EnergyMeter::new).transpose()?;
         Ok(Arc::new(Self {
             model,

@@ -91,7 +91,7 @@ impl Session {
 
     /// Replaces the sampling settings (and restarts the random sequence at their seed).
     pub fn set_sampling(&mut self, params: SamplingParams) -> Result<()> {
-        params.validate().map_err(Error::InvalidArgument)?;
+        params.validate()?;
         self.sampler = Sampler::new(params);
         Ok(())
     }

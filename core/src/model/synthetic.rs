@@ -2,6 +2,7 @@
 //! ones for hermetic tests, large ones (e.g. 1B parameters) for bandwidth benchmarks.
 //! They carry a byte-level BPE vocabulary, so the whole engine runs on them.
 
+use crate::error::{Error, Result};
 use crate::gguf::{Array, GgufWriter, TensorToWrite, Value};
 use crate::quant::{self, GgmlType};
 use crate::sampling::Rng;
@@ -96,9 +97,11 @@ pub fn byte_level_chars() -> Vec<char> {
 }
 
 /// Builds the GGUF writer of a synthetic model.
-pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter, String> {
+pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter> {
     if spec.n_vocab < 259 {
-        return Err("a synthetic vocabulary needs at least 259 tokens".into());
+        return Err(Error::InvalidArgument(
+            "a synthetic vocabulary needs at least 259 tokens".into(),
+        ));
     }
     let a = spec.arch.as_str();
     let hd = spec.n_embd / spec.n_head;
@@ -173,15 +176,15 @@ pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter, String> {
                    bias: f32| {
         let values: Vec<f32> = (0..n_in * n_out).map(|_| bias + scale * rng.gaussian()).collect();
         let dims = if n_out == 1 { vec![n_in as u64] } else { vec![n_in as u64, n_out as u64] };
-        let row_bytes = ty
-            .row_bytes(n_in as u64)
-            .ok_or(format!("{name}: {n_in} is not a multiple of {ty}'s block"))?;
+        let row_bytes = ty.row_bytes(n_in as u64).ok_or_else(|| {
+            Error::InvalidArgument(format!("{name}: {n_in} is not a multiple of {ty}'s block"))
+        })?;
         let mut data = vec![0u8; row_bytes as usize * n_out];
         for (row, out) in values.chunks(n_in).zip(data.chunks_mut(row_bytes as usize)) {
-            quant::quantize_row(ty, row, out).map_err(|e| format!("{name}: {e}"))?;
+            quant::quantize_row(ty, row, out)?;
         }
         w.add_tensor(TensorToWrite { name, dims, ggml_type: ty, data });
-        Ok::<(), String>(())
+        Ok::<(), Error>(())
     };
     let d = spec.n_embd;
     let s_in = 1.0 / (d as f32).sqrt();

@@ -163,7 +163,7 @@ impl PlatformProbe for TestProbe {
         "test-probe".to_string()
     }
 
-    fn read(&self) -> Result<ProbeReading, String> {
+    fn read(&self) -> Result<ProbeReading, joule_core::energy::ProbeError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(self.reading.lock().unwrap().clone())
     }
