@@ -30,8 +30,8 @@ pub struct BenchArgs {
     #[arg(short, long = "batch-size", default_value_t = 512)]
     batch: usize,
     /// fast (8-bit activations, integer kernels) or exact (f32 activations), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "fast")]
-    precision: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_values_t = [Precision::default()])]
+    precision: Vec<Precision>,
     /// Output format: md, json or csv.
     #[arg(short, long, default_value = "md")]
     output: String,
@@ -87,8 +87,7 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
     } else {
         a.threads.clone()
     };
-    let precisions: Vec<Precision> =
-        a.precision.iter().map(|p| p.parse::<Precision>()).collect::<Result<_, _>>()?;
+    let precisions = a.precision.clone();
     let cases: Vec<BenchCase> = a
         .n_prompt
         .iter()
@@ -177,7 +176,7 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
                         avg_watts: (!watts.is_empty()).then(|| mean_std(&watts).0),
                         energy_method: readings
                             .first()
-                            .map_or("none".into(), |r| method_name(r.method).into()),
+                            .map_or("none".into(), |r| r.method.name().into()),
                         energy_source: readings
                             .first()
                             .map_or(String::new(), |r| r.source.description.clone()),
@@ -272,14 +271,6 @@ fn md_row(r: &Row) -> String {
         r.peak_rss_bytes
             .map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
     ) + &r.bandwidth_fraction.map_or(String::new(), |f| format!(" {:.0} % |", f * 100.0))
-}
-
-fn method_name(m: joule_core::energy::Method) -> &'static str {
-    match m {
-        joule_core::energy::Method::Measured => "measured",
-        joule_core::energy::Method::Estimated => "estimated",
-        joule_core::energy::Method::None => "none",
-    }
 }
 
 fn human_params(n: u64) -> String {

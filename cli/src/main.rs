@@ -13,7 +13,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use joule_core::Precision;
 use joule_core::energy::{EnergyConfig, EnergySource};
-use joule_core::engine::{Engine, EngineOptions, GenerateOptions};
+use joule_core::engine::{DEFAULT_MAX_TOKENS, Engine, EngineOptions, GenerateOptions};
 use joule_core::sampling::SamplingParams;
 
 #[derive(Parser)]
@@ -55,9 +55,10 @@ struct SynthArgs {
     /// Shape: 1b (TinyLlama's: 22 layers, 2048 wide) or tiny.
     #[arg(long, default_value = "1b")]
     shape: String,
-    /// Weight type: q4_0, q4_1, q5_0, q8_0, q4_k, q6_k, f16 or f32.
-    #[arg(long = "type", default_value = "q4_0")]
-    weight_type: String,
+    /// Weight type: any type Joule supports (f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0,
+    /// q4_k, q5_k, q6_k).
+    #[arg(long = "type", default_value_t = joule_core::quant::GgmlType::Q4_0)]
+    weight_type: joule_core::quant::GgmlType,
 }
 
 #[derive(Args)]
@@ -66,7 +67,7 @@ struct QuantizeArgs {
     output: PathBuf,
     /// Target file type: q4_0, q4_1, q4_k_m or q8_0.
     #[arg(long = "type")]
-    file_type: String,
+    file_type: joule_core::requantize::FileType,
 }
 
 #[derive(Args, Clone)]
@@ -81,8 +82,8 @@ struct ModelArgs {
     #[arg(short = 'c', long = "ctx")]
     context: Option<usize>,
     /// fast (8-bit activations, integer kernels) or exact (f32 activations).
-    #[arg(long, default_value = "fast")]
-    precision: String,
+    #[arg(long, default_value_t = Precision::default())]
+    precision: Precision,
     #[command(flatten)]
     energy: EnergyArgs,
 }
@@ -91,8 +92,8 @@ struct ModelArgs {
 #[derive(Args, Clone)]
 pub struct EnergyArgs {
     /// Energy source: auto, rapl, battery, trace:FILE, estimate or none.
-    #[arg(long, default_value = "auto")]
-    energy: String,
+    #[arg(long, default_value_t = EnergySource::default())]
+    energy: EnergySource,
     /// Seconds of idle baseline to measure before the run (reported; see --subtract-baseline).
     #[arg(long, default_value_t = 0.0)]
     baseline: f64,
@@ -103,7 +104,7 @@ pub struct EnergyArgs {
 
 impl EnergyArgs {
     pub fn config(&self) -> crate::CliResult<Option<EnergyConfig>> {
-        let source: EnergySource = self.energy.parse()?;
+        let source = self.energy.clone();
         if matches!(source, EnergySource::None) {
             return Ok(None);
         }
@@ -115,25 +116,28 @@ impl EnergyArgs {
     }
 }
 
+/// The core's sampling defaults: the CLI's defaults are the engine's.
+const SAMPLING: SamplingParams = SamplingParams::DEFAULT;
+
 #[derive(Args, Clone)]
 struct SamplingArgs {
     /// Generated-token limit.
-    #[arg(short = 'n', long = "max-tokens", default_value_t = 256)]
+    #[arg(short = 'n', long = "max-tokens", default_value_t = DEFAULT_MAX_TOKENS)]
     max_tokens: usize,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = SAMPLING.seed)]
     seed: u64,
     /// 0 = greedy.
-    #[arg(long = "temp", default_value_t = 0.0)]
+    #[arg(long = "temp", default_value_t = SAMPLING.temperature)]
     temperature: f32,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = SAMPLING.top_k)]
     top_k: usize,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = SAMPLING.top_p)]
     top_p: f32,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = SAMPLING.min_p)]
     min_p: f32,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = SAMPLING.repeat_penalty)]
     repeat_penalty: f32,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = SAMPLING.presence_penalty)]
     presence_penalty: f32,
     /// Stop before this text (repeatable).
     #[arg(long)]
@@ -301,7 +305,7 @@ pub(crate) fn model_path(given: Option<&Path>) -> crate::CliResult<PathBuf> {
 
 fn load(m: &ModelArgs, sampling: Option<&SamplingArgs>) -> crate::CliResult<Arc<Engine>> {
     let path = model_path(m.model.as_deref())?;
-    let precision: Precision = m.precision.parse()?;
+    let precision = m.precision;
     let energy = m.energy.config()?;
     let mut options = EngineOptions {
         context: m.context,
@@ -346,7 +350,7 @@ fn run(a: RunArgs) -> CliResult {
 }
 
 fn quantize(a: QuantizeArgs) -> CliResult {
-    let target: joule_core::requantize::FileType = a.file_type.parse()?;
+    let target = a.file_type;
     let file = joule_core::gguf::GgufFile::open(&a.input)?;
     let bar = indicatif::ProgressBar::new(file.tensor_bytes_total());
     bar.set_style(
@@ -360,28 +364,14 @@ fn quantize(a: QuantizeArgs) -> CliResult {
     bar.finish_and_clear();
     writer.write_file(&a.output).map_err(at_path(&a.output))?;
     let out = joule_core::gguf::GgufFile::open(&a.output)?;
-    let mut mix = std::collections::BTreeMap::new();
-    for t in &out.tensors {
-        *mix.entry(t.ggml_type.name()).or_insert(0) += 1;
-    }
+    let mix = out.tensor_type_counts();
     println!("{} ({} bytes): {:?}", a.output.display(), out.file_size(), mix);
     Ok(())
 }
 
 fn synth(a: SynthArgs) -> CliResult {
     use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
-    use joule_core::quant::GgmlType;
-    let ty = match a.weight_type.to_ascii_lowercase().as_str() {
-        "q4_0" => GgmlType::Q4_0,
-        "q4_1" => GgmlType::Q4_1,
-        "q5_0" => GgmlType::Q5_0,
-        "q8_0" => GgmlType::Q8_0,
-        "q4_k" => GgmlType::Q4_K,
-        "q6_k" => GgmlType::Q6_K,
-        "f16" => GgmlType::F16,
-        "f32" => GgmlType::F32,
-        other => return Err(format!("unknown weight type '{other}'").into()),
-    };
+    let ty = a.weight_type;
     let spec = match a.shape.as_str() {
         "1b" => SyntheticSpec::one_billion(ty),
         "tiny" => SyntheticSpec { weight_type: ty, embedding_type: ty, ..SyntheticSpec::tiny() },

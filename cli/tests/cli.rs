@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn model_dir() -> PathBuf {
-    let dir = std::env::var_os("JOULE_MODEL_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"), PathBuf::from);
-    let model = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let dir = joule_core::engine::model_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let model = dir.join(joule_core::engine::DEFAULT_MODEL_FILE);
     assert!(
         model.exists(),
         "{} is missing: run `cargo run -p joule-cli -- fetch`",

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use joule_core::chat::{CHAT_TEMPLATE_KEY, ChatMessage, ChatTemplate, TemplateTokens};
 use joule_core::gguf::GgufFile;
 
-const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const MODEL_FILE: &str = joule_core::engine::DEFAULT_MODEL_FILE;
 const REFERENCE_FILE: &str = "smollm2-135m-q4_1.chat.jsonl";
 
 fn manifest_dir() -> PathBuf {
@@ -17,9 +17,7 @@ fn manifest_dir() -> PathBuf {
 }
 
 fn model_path() -> PathBuf {
-    let dir = std::env::var_os("JOULE_MODEL_DIR")
-        .map_or_else(|| manifest_dir().join("../models"), PathBuf::from);
-    let path = dir.join(MODEL_FILE);
+    let path = joule_core::engine::model_file(&manifest_dir().join(".."), MODEL_FILE);
     assert!(
         path.is_file(),
         "{} is missing: download it with `cargo run -p joule -- fetch smollm2-135m` from the project root, \

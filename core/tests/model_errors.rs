@@ -141,11 +141,10 @@ fn a_truncated_real_model_is_refused_at_load() {
 }
 
 fn joule_tests_model() -> std::path::PathBuf {
-    let dir = std::env::var_os("JOULE_MODEL_DIR").map_or_else(
-        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"),
-        Into::into,
+    let p = joule_core::engine::model_file(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
+        joule_core::engine::DEFAULT_MODEL_FILE,
     );
-    let p = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(p.exists(), "{} is missing: run `cargo run -p joule-cli -- fetch`", p.display());
     p
 }

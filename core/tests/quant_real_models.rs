@@ -46,8 +46,6 @@
 //! The models are not in the repository: a missing file fails the test with a message
 //! saying to run `joule fetch`.
 
-use std::path::PathBuf;
-
 use joule_core::gguf::GgufFile;
 use joule_core::quant::{self, ActivationKind, GgmlType, QK_K};
 
@@ -66,7 +64,10 @@ const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
 
 fn open_model(file: &str) -> GgufFile {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("models").join(file);
+    let path = joule_core::engine::model_file(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
+        file,
+    );
     assert!(
         path.exists(),
         "model file {} is missing: run `joule fetch` to download the models this test reads",

@@ -80,11 +80,10 @@ fn a_synthetic_f32_model_requantizes_to_each_type() {
 
 #[test]
 fn smollm2_gets_llama_cpp_s_type_mix() {
-    let dir = std::env::var_os("JOULE_MODEL_DIR").map_or_else(
-        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"),
-        Into::into,
+    let path = joule_core::engine::model_file(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
+        joule_core::engine::DEFAULT_MODEL_FILE,
     );
-    let path = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(path.exists(), "{} is missing: run `cargo run -p joule-cli -- fetch`", path.display());
     let src = GgufFile::open(&path).unwrap();
     let q = GgufFile::from_bytes(

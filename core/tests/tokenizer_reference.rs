@@ -24,10 +24,7 @@ fn reference_dir() -> PathBuf {
 }
 
 fn model_dir() -> PathBuf {
-    match std::env::var_os("JOULE_MODEL_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"),
-    }
+    joule_core::engine::model_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 fn reference_lines(name: &str) -> Vec<Value> {

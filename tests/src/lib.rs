@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 /// The default model the reference files were made with.
-pub const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub const SMOLLM2: &str = joule_core::engine::DEFAULT_MODEL_FILE;
 /// The second architecture's model.
 pub const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
 
@@ -17,9 +17,7 @@ fn repo_root() -> PathBuf {
 
 /// `$JOULE_MODEL_DIR/<name>` or `<repo>/models/<name>`; panics with how to get it.
 pub fn model_path(name: &str) -> PathBuf {
-    let dir = std::env::var_os("JOULE_MODEL_DIR")
-        .map_or_else(|| repo_root().join("models"), PathBuf::from);
-    let path = dir.join(name);
+    let path = joule_core::engine::model_file(&repo_root(), name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo run -p joule-cli -- fetch` (or `scripts/test`, which fetches every model the tests use)",

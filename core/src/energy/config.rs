@@ -12,11 +12,13 @@ use super::probe::PlatformProbe;
 /// Environment variable naming the sysfs root the RAPL and battery backends read.
 pub const SYSFS_ROOT_ENV: &str = "JOULE_SYSFS_ROOT";
 
-/// Which backend to use.
-#[derive(Clone)]
+/// Which backend to use (parsed from and printed as its name: auto, rapl, battery,
+/// trace:FILE, estimate, none).
+#[derive(Clone, Default)]
 pub enum EnergySource {
     /// RAPL, then battery, then the config's platform probe, then the estimate; every
     /// skipped backend is recorded with its reason. Never fails.
+    #[default]
     Auto,
     Rapl,
     Battery,

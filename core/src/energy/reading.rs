@@ -19,6 +19,23 @@ pub enum Method {
     None,
 }
 
+impl Method {
+    /// The name reports and front ends print ("measured", "estimated", "none"; as in JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Measured => "measured",
+            Method::Estimated => "estimated",
+            Method::None => "none",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The backend behind a meter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

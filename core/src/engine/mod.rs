@@ -3,6 +3,7 @@
 //! continuations teacher-forced.
 
 pub mod bench;
+mod model_dir;
 mod options;
 mod report;
 pub mod score;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use model_dir::{DEFAULT_MODEL_FILE, MODEL_DIR_ENV, model_dir, model_file};
 pub use options::{
     DEFAULT_BATCH, DEFAULT_MAX_CONTEXT, DEFAULT_MAX_TOKENS, EngineOptions, Precision,
 };
@@ -150,10 +152,6 @@ impl Engine {
     pub fn info(&self) -> ModelInfo {
         let file = &self.model.file;
         let c = &self.model.config;
-        let mut tensor_types = BTreeMap::new();
-        for t in &file.tensors {
-            *tensor_types.entry(t.ggml_type.name().to_string()).or_insert(0) += 1;
-        }
         ModelInfo {
             name: file
                 .metadata
@@ -165,7 +163,7 @@ impl Engine {
             architecture: c.arch.name().to_string(),
             parameters: file.tensors.iter().map(|t| t.n_elements()).sum(),
             file_bytes: file.file_size(),
-            tensor_types,
+            tensor_types: file.tensor_type_counts(),
             n_layers: c.n_layers,
             n_embd: c.n_embd,
             n_vocab: c.n_vocab,

@@ -110,10 +110,7 @@ impl TurnReport {
                 " | {} J/prompt tok, {} J/gen tok ({})",
                 e.joules_per_prompt_token.map_or("-".into(), |j| format!("{j:.3}")),
                 e.joules_per_generated_token.map_or("-".into(), |j| format!("{j:.3}")),
-                match e.method {
-                    Method::Measured => "measured",
-                    _ => "estimated",
-                }
+                e.method.name()
             ),
             _ => String::new(),
         };

@@ -266,6 +266,15 @@ impl GgufFile {
     }
 
     /// Bytes of all tensor data.
+    /// How many tensors the file holds of each type, by type name ({"Q4_1": 210, ...}).
+    pub fn tensor_type_counts(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for t in &self.tensors {
+            *counts.entry(t.ggml_type.name().to_string()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     pub fn tensor_bytes_total(&self) -> u64 {
         self.tensors.iter().map(|t| t.size).sum()
     }

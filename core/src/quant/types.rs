@@ -178,10 +178,15 @@ impl GgmlType {
         (n / bs as u64).checked_mul(ts as u64)
     }
 
+    /// The types Joule can load, write and multiply.
+    pub const SUPPORTED: [GgmlType; 11] = {
+        use GgmlType::*;
+        [F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K]
+    };
+
     /// Whether Joule can load weights of this type (dequantize and multiply).
     pub fn is_supported(self) -> bool {
-        use GgmlType::*;
-        matches!(self, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4_K | Q5_K | Q6_K)
+        Self::SUPPORTED.contains(&self)
     }
 
     pub fn name(self) -> &'static str {
@@ -220,6 +225,24 @@ impl GgmlType {
             TQ2_0 => "TQ2_0",
             MXFP4 => "MXFP4",
         }
+    }
+}
+
+/// A type name Joule does not support (parsing is case-insensitive: "q4_k" or "Q4_K").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown or unsupported tensor type '{0}' (supported: f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k)"
+)]
+pub struct UnknownType(pub String);
+
+impl std::str::FromStr for GgmlType {
+    type Err = UnknownType;
+
+    fn from_str(s: &str) -> Result<Self, UnknownType> {
+        Self::SUPPORTED
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownType(s.to_string()))
     }
 }
 
