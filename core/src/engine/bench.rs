@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::Engine;
+use super::turn::prefill;
 use crate::error::{Error, Result};
 use crate::model::{ForwardState, KvCache, Logits, forward};
 use crate::sampling::Rng;
@@ -105,11 +106,7 @@ pub fn run_case(
             BenchCase::Prompt(n) => {
                 let tokens = random_tokens(n);
                 let start = Instant::now();
-                let chunks = tokens.chunks(batch).count();
-                for (i, chunk) in tokens.chunks(batch).enumerate() {
-                    let want = if i + 1 == chunks { Logits::Last } else { Logits::None };
-                    forward(model, engine.pool(), &mut state, &mut kv, chunk, want)?;
-                }
+                prefill(model, engine.pool(), &mut state, &mut kv, &tokens, &|| false)?;
                 Ok(start.elapsed().as_secs_f64())
             }
             BenchCase::Generate(n) => {

@@ -9,6 +9,7 @@ mod report;
 pub mod score;
 mod session;
 mod stop;
+mod turn;
 
 use std::collections::BTreeMap;
 use std::path::Path;

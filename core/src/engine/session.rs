@@ -8,8 +8,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::Engine;
-use super::report::{StopReason, TurnEnergy, TurnReport, peak_rss_bytes, rate};
+use super::report::{StopReason, TurnReport, peak_rss_bytes, rate};
 use super::stop::StopStrings;
+use super::turn::{TurnWindows, prefill};
 use crate::chat::ChatMessage;
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -54,6 +55,16 @@ pub struct Session {
     sampler: Sampler,
     messages: Vec<ChatMessage>,
     cancel: CancelFlag,
+    /// The logits being sampled (a copy the sampler may modify), sized once.
+    logits: Vec<f32>,
+}
+
+/// What the decode step produced.
+struct Decoded {
+    text: String,
+    tokens: Vec<u32>,
+    stop_reason: StopReason,
+    first_token_at: Option<Instant>,
 }
 
 /// What one turn produced.
@@ -68,7 +79,16 @@ impl Session {
         let kv = KvCache::new(&engine.model().config, engine.context())?;
         let state = ForwardState::new(engine.model(), engine.options().batch.min(engine.context()));
         let sampler = Sampler::new(engine.options().sampling.clone());
-        Ok(Self { engine, kv, state, sampler, messages: Vec::new(), cancel: CancelFlag::default() })
+        let logits = vec![0.0; engine.model().config.n_vocab];
+        Ok(Self {
+            engine,
+            kv,
+            state,
+            sampler,
+            messages: Vec::new(),
+            cancel: CancelFlag::default(),
+            logits,
+        })
     }
 
     /// A handle that cancels this session's current or next generation.
@@ -195,6 +215,7 @@ impl Session {
         Ok(tokens)
     }
 
+    /// One turn: fit the prompt in the cache, prefill what is new, decode, report.
     fn run_turn(
         &mut self,
         start: Instant,
@@ -203,10 +224,53 @@ impl Session {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<TurnOutput> {
         let engine = Arc::clone(&self.engine);
+        let reused = self.reuse_prefix(tokens)?;
+        let new = &tokens[reused..];
+
+        // Prefill (its energy window closes when the first token is known).
+        let mut windows = TurnWindows::begin(engine.energy_meter());
+        let prefill_start = Instant::now();
+        let cancel = self.cancel.clone();
         let (model, pool) = (engine.model(), engine.pool());
+        if !prefill(model, pool, &mut self.state, &mut self.kv, new, &|| cancel.is_cancelled())? {
+            return Ok(self.finish_cancelled(start, tokens.len(), reused));
+        }
+        let prefill_ms = ms_since(prefill_start);
+
+        let decoded = self.decode(&engine, opts, &mut windows, on_text)?;
+        self.cancel.clear();
+        let energy = windows.finish(new.len(), decoded.tokens.len())?;
+
+        let end = Instant::now();
+        let first = decoded.first_token_at.unwrap_or(end);
+        let decode_ms = (end - first).as_secs_f64() * 1000.0;
+        let (prefilled, generated) = (new.len(), decoded.tokens.len());
+        Ok(TurnOutput {
+            text: decoded.text,
+            tokens: decoded.tokens,
+            report: TurnReport {
+                prompt_tokens: tokens.len(),
+                reused_tokens: reused,
+                prefill_tokens: prefilled,
+                generated_tokens: generated,
+                stop_reason: decoded.stop_reason,
+                time_to_first_token_ms: (first - start).as_secs_f64() * 1000.0,
+                prefill_ms,
+                prefill_tokens_per_s: rate(prefilled, prefill_ms),
+                decode_ms,
+                decode_tokens_per_s: rate(generated.saturating_sub(1), decode_ms),
+                total_ms: ms_since(start),
+                energy,
+                ..self.base_report()
+            },
+        })
+    }
+
+    /// Keeps the cached prefix `tokens` starts with (at least the last prompt token is
+    /// run again, since its logits start the answer) and returns its length. A prompt
+    /// longer than the context fails before anything changes.
+    fn reuse_prefix(&mut self, tokens: &[u32]) -> Result<usize> {
         let capacity = self.kv.capacity();
-        // Reuse the cached prefix; at least the last prompt token is run again, since its
-        // logits start the answer.
         // After an eviction the cached slots no longer line up with the token list.
         let evicted = self.kv.len() != self.kv.next_position() as usize;
         let reused =
@@ -223,65 +287,58 @@ impl Session {
             self.kv.clear();
         }
         self.kv.truncate(reused);
-        let new = &tokens[reused..];
+        Ok(reused)
+    }
 
-        // Prefill (its energy window closes when the first token is known).
-        let meter = engine.energy_meter();
-        let mut prefill_window = meter.map(|m| m.begin("prefill"));
-        let mut decode_window = None;
-        let prefill_start = Instant::now();
-        let chunks = new.chunks(self.state.max_batch()).count();
-        for (i, chunk) in new.chunks(self.state.max_batch()).enumerate() {
-            if self.cancel.is_cancelled() {
-                return Ok(self.finish_cancelled(start, tokens.len(), reused));
-            }
-            let want = if i + 1 == chunks { Logits::Last } else { Logits::None };
-            forward(model, pool, &mut self.state, &mut self.kv, chunk, want)?;
-        }
-        let prefill_ms = ms_since(prefill_start);
-
-        // Decode.
+    /// Samples from the prefill's logits, then one forward pass per token, streaming
+    /// text (held back while it may be the start of a stop string) until a stop reason.
+    fn decode(
+        &mut self,
+        engine: &Engine,
+        opts: &GenerateOptions,
+        windows: &mut TurnWindows<'_>,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Decoded> {
+        let (model, pool, tokenizer) = (engine.model(), engine.pool(), engine.tokenizer());
         let max_tokens = opts.max_tokens.unwrap_or(engine.options().max_tokens);
-        let tokenizer = engine.tokenizer();
         // The answer continues the prompt: its first token keeps a leading space.
         let mut decoder = StreamDecoder::continuing(tokenizer, false);
         let mut stops = StopStrings::new(&opts.stop);
-        let mut text = String::new();
-        let mut generated_ids = Vec::new();
-        let mut first_token_at: Option<Instant> = None;
-        let mut prefill_reading = None;
+        let mut out = Decoded {
+            text: String::new(),
+            tokens: Vec::new(),
+            stop_reason: StopReason::MaxTokens,
+            first_token_at: None,
+        };
         let mut emit = |piece: &str, text: &mut String| {
             if !piece.is_empty() {
                 text.push_str(piece);
                 on_text(piece);
             }
         };
-        let stop_reason = loop {
-            if generated_ids.len() >= max_tokens {
+        out.stop_reason = loop {
+            if out.tokens.len() >= max_tokens {
                 break StopReason::MaxTokens;
             }
-            let mut logits = self.state.logits_row(0).to_vec();
-            let token = self.sampler.sample(&mut logits, self.kv.tokens());
-            if first_token_at.is_none() {
-                first_token_at = Some(Instant::now());
-                if let (Some(m), Some(w)) = (meter, prefill_window.take()) {
-                    prefill_reading = Some(m.end(w)?);
-                    decode_window = Some(m.begin("decode"));
-                }
+            self.logits.copy_from_slice(self.state.logits_row(0));
+            let token = self.sampler.sample(&mut self.logits, self.kv.tokens());
+            if out.first_token_at.is_none() {
+                out.first_token_at = Some(Instant::now());
+                windows.first_token()?;
             }
             if tokenizer.is_eog(token) {
                 break StopReason::EndOfGeneration;
             }
-            generated_ids.push(token);
+            out.tokens.push(token);
             let (safe, hit) = stops.push(&decoder.push(token));
-            emit(&safe, &mut text);
+            emit(&safe, &mut out.text);
             if hit {
                 break StopReason::StopString;
             }
             if self.cancel.is_cancelled() {
                 break StopReason::Cancelled;
             }
-            if generated_ids.len() >= max_tokens {
+            if out.tokens.len() >= max_tokens {
                 break StopReason::MaxTokens;
             }
             if self.kv.free() == 0 {
@@ -289,54 +346,14 @@ impl Session {
             }
             forward(model, pool, &mut self.state, &mut self.kv, &[token], Logits::Last)?;
         };
-        if stop_reason != StopReason::StopString {
+        if out.stop_reason != StopReason::StopString {
             let (safe, hit) = stops.push(&decoder.finish());
-            emit(&safe, &mut text);
+            emit(&safe, &mut out.text);
             if !hit {
-                emit(&stops.finish(), &mut text);
+                emit(&stops.finish(), &mut out.text);
             }
         }
-        self.cancel.clear();
-        let energy = match (meter, prefill_reading, decode_window, prefill_window) {
-            (Some(m), Some(p), Some(d), _) => Some(TurnEnergy::new(
-                p,
-                m.end(d)?,
-                new.len(),
-                generated_ids.len().saturating_sub(1),
-            )),
-            // Stopped before the first token (max_tokens 0): everything was prefill.
-            (Some(m), None, _, Some(p)) => {
-                let p = m.end(p)?;
-                let d = m.end(m.begin("decode"))?;
-                Some(TurnEnergy::new(p, d, new.len(), 0))
-            }
-            _ => None,
-        };
-
-        let end = Instant::now();
-        let first = first_token_at.unwrap_or(end);
-        let decode_ms = (end - first).as_secs_f64() * 1000.0;
-        let prefilled = new.len();
-        let generated = generated_ids.len();
-        Ok(TurnOutput {
-            text,
-            tokens: generated_ids,
-            report: TurnReport {
-                prompt_tokens: tokens.len(),
-                reused_tokens: reused,
-                prefill_tokens: prefilled,
-                generated_tokens: generated,
-                stop_reason,
-                time_to_first_token_ms: (first - start).as_secs_f64() * 1000.0,
-                prefill_ms,
-                prefill_tokens_per_s: rate(prefilled, prefill_ms),
-                decode_ms,
-                decode_tokens_per_s: rate(generated.saturating_sub(1), decode_ms),
-                total_ms: ms_since(start),
-                energy,
-                ..self.base_report()
-            },
-        })
+        Ok(out)
     }
 
     fn finish_cancelled(
