@@ -1,5 +1,5 @@
-//! Read-only memory maps of model files: the one place outside the SIMD kernels with
-//! `unsafe`.
+//! Read-only memory maps of model files. With the thread pool's job hand-off
+//! (`threads.rs`, two blocks), the only `unsafe` outside the per-ISA kernel files.
 
 use std::fs::File;
 use std::io;

@@ -2,10 +2,11 @@
 //! (ggml's field names, size checked at compile time), scalar dequantization,
 //! reference quantization and scalar dot products.
 //!
-//! The scalar code here is the reference the SIMD kernels are tested against: the
-//! integer parts of every dot product (`block_dot` / `superblock_dot`) are exact and
-//! must be reproduced bit for bit; the f32 accumulation order is documented on each
-//! `vec_dot`.
+//! The dot products here (`block_dot` / `superblock_dot` / `vec_dot`) are a readable
+//! statement of each format's arithmetic, checked by `core/tests/quant_properties.rs`
+//! against dequantize-then-multiply. They are not what the SIMD kernels are tested
+//! against: the parity tests compare every SIMD table with the scalar kernel table in
+//! `kernels/scalar.rs`, which works on the repacked tiles the engine multiplies.
 //!
 //! Weight formats and the activation format their fast dot product uses:
 //!
