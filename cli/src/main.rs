@@ -4,8 +4,8 @@ mod bench;
 mod chat;
 mod fetch;
 mod inspect;
+mod output;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use joule_core::energy::{EnergyConfig, EnergySource};
 use joule_core::engine::{Engine, EngineOptions, GenerateOptions};
 use joule_core::kernels::Precision;
 use joule_core::sampling::SamplingParams;
+use output::{Stream, outln};
 
 #[derive(Parser)]
 #[command(
@@ -55,7 +56,8 @@ struct SynthArgs {
     /// Shape: 1b (TinyLlama's: 22 layers, 2048 wide) or tiny.
     #[arg(long, default_value = "1b")]
     shape: String,
-    /// Weight type: q4_0, q4_1, q5_0, q8_0, q4_k, q6_k, f16 or f32.
+    /// Weight type: q4_0, q4_1, q5_0, q8_0, q4_k, q6_k, f16 or f32 (k-quants need the 1b
+    /// shape: their rows must be multiples of 256).
     #[arg(long = "type", default_value = "q4_0")]
     weight_type: String,
 }
@@ -75,11 +77,14 @@ struct ModelArgs {
     #[arg(short, long)]
     model: Option<PathBuf>,
     /// Compute threads (default: the number of performance cores).
-    #[arg(short, long)]
+    #[arg(short, long, allow_negative_numbers = true, value_parser = parse_count)]
     threads: Option<usize>,
     /// Context size in tokens (default: min(model's, 4096)).
-    #[arg(short = 'c', long = "ctx")]
+    #[arg(short = 'c', long = "ctx", allow_negative_numbers = true, value_parser = parse_count)]
     context: Option<usize>,
+    /// Allow a context longer than the model was trained for (quality degrades past it).
+    #[arg(long)]
+    allow_long_context: bool,
     /// fast (8-bit activations, integer kernels) or exact (f32 activations).
     #[arg(long, default_value = "fast")]
     precision: String,
@@ -119,9 +124,15 @@ impl EnergyArgs {
 #[derive(Args, Clone)]
 struct SamplingArgs {
     /// Generated-token limit.
-    #[arg(short = 'n', long = "max-tokens", default_value_t = 256)]
+    #[arg(
+        short = 'n',
+        long = "max-tokens",
+        default_value_t = 256,
+        allow_negative_numbers = true,
+        value_parser = parse_count
+    )]
     max_tokens: usize,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = parse_seed)]
     seed: u64,
     /// 0 = greedy.
     #[arg(long = "temp", default_value_t = 0.0)]
@@ -228,6 +239,25 @@ struct ScoreArgs {
     top: usize,
 }
 
+/// A count given on the command line: a whole number, 0 or more. Negative numbers reach
+/// this parser (instead of clap's misleading "use '-- -1'" tip) and get a plain answer.
+fn parse_count(text: &str) -> Result<usize, String> {
+    text.trim().parse::<usize>().map_err(|_| {
+        if text.trim().starts_with('-') {
+            format!("'{text}' is negative; give a whole number of 0 or more")
+        } else {
+            format!("'{text}' is not a whole number of 0 or more")
+        }
+    })
+}
+
+/// A sampling seed: a whole number from 0 to 2^64 - 1.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.trim().parse::<u64>().map_err(|_| {
+        format!("seed '{text}' must be a whole number from 0 to {} (no sign)", u64::MAX)
+    })
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
@@ -246,6 +276,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`| head`): it has what it wanted.
+        Err(_) if output::pipe_closed() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -280,6 +312,7 @@ fn load(m: &ModelArgs, sampling: Option<&SamplingArgs>) -> Result<Arc<Engine>, S
     let energy = m.energy.config()?;
     let mut options = EngineOptions {
         context: m.context,
+        allow_long_context: m.allow_long_context,
         threads: m.threads,
         precision,
         energy,
@@ -298,10 +331,12 @@ fn run(a: RunArgs) -> CliResult {
     let cancel = session.cancel_flag();
     let _ = ctrlc::set_handler(move || cancel.cancel());
     let opts = a.sampling.generate();
-    let mut stdout = std::io::stdout();
+    let mut stream = Stream::default();
+    let stop = session.cancel_flag();
     let mut print = |piece: &str| {
-        let _ = stdout.write_all(piece.as_bytes());
-        let _ = stdout.flush();
+        if !stream.piece(piece) {
+            stop.cancel();
+        }
     };
     let report = if a.raw {
         session.complete(&a.prompt, &opts, &mut print)
@@ -312,19 +347,21 @@ fn run(a: RunArgs) -> CliResult {
         session.send(&a.prompt, &opts, &mut print)
     }
     .map_err(|e| e.to_string())?;
-    println!();
+    stream.finish()?;
+    outln!()?;
     if a.json {
-        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+        outln!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?)
     } else {
-        println!("{}", report.summary_line());
+        outln!("{}", report.summary_line())
     }
-    Ok(())
 }
 
 fn quantize(a: QuantizeArgs) -> CliResult {
     let target: joule_core::requantize::FileType =
         a.file_type.parse().map_err(|e: joule_core::Error| e.to_string())?;
     let file = joule_core::gguf::GgufFile::open(&a.input).map_err(|e| e.to_string())?;
+    // Refuse a bad output before the minutes of requantizing, not after.
+    joule_core::fsutil::check_output_file(&a.output, &[&a.input]).map_err(|e| e.to_string())?;
     let bar = indicatif::ProgressBar::new(file.tensor_bytes_total());
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
@@ -336,40 +373,28 @@ fn quantize(a: QuantizeArgs) -> CliResult {
     })
     .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
-    writer.write_file(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    writer.write_file_checked(&a.output, &[&a.input]).map_err(|e| e.to_string())?;
     let out = joule_core::gguf::GgufFile::open(&a.output).map_err(|e| e.to_string())?;
     let mut mix = std::collections::BTreeMap::new();
     for t in &out.tensors {
         *mix.entry(t.ggml_type.name()).or_insert(0) += 1;
     }
-    println!("{} ({} bytes): {:?}", a.output.display(), out.file_size(), mix);
-    Ok(())
+    outln!("{} ({} bytes): {:?}", a.output.display(), out.file_size(), mix)
 }
 
 fn synth(a: SynthArgs) -> CliResult {
-    use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
-    use joule_core::quant::GgmlType;
-    let ty = match a.weight_type.to_ascii_lowercase().as_str() {
-        "q4_0" => GgmlType::Q4_0,
-        "q4_1" => GgmlType::Q4_1,
-        "q5_0" => GgmlType::Q5_0,
-        "q8_0" => GgmlType::Q8_0,
-        "q4_k" => GgmlType::Q4_K,
-        "q6_k" => GgmlType::Q6_K,
-        "f16" => GgmlType::F16,
-        "f32" => GgmlType::F32,
-        other => return Err(format!("unknown weight type '{other}'")),
-    };
+    use joule_core::model::synthetic::{SynthWeightType, SyntheticSpec, synthetic_model};
+    let SynthWeightType(ty) = a.weight_type.parse()?;
     let spec = match a.shape.as_str() {
         "1b" => SyntheticSpec::one_billion(ty),
         "tiny" => SyntheticSpec { weight_type: ty, embedding_type: ty, ..SyntheticSpec::tiny() },
         other => return Err(format!("unknown shape '{other}' (1b, tiny)")),
     };
     eprintln!("writing {} parameters as {ty}...", spec.parameters());
+    joule_core::fsutil::check_output_file(&a.output, &[]).map_err(|e| e.to_string())?;
     let w = synthetic_model(&spec)?;
-    w.write_file(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;
-    println!("{}", a.output.display());
-    Ok(())
+    w.write_file(&a.output).map_err(|e| e.to_string())?;
+    outln!("{}", a.output.display())
 }
 
 fn fetch_cmd(a: FetchArgs) -> CliResult {
@@ -381,8 +406,7 @@ fn fetch_cmd(a: FetchArgs) -> CliResult {
         })?,
     };
     let path = fetch::ensure(model, &fetch::model_dir())?;
-    println!("{}", path.display());
-    Ok(())
+    outln!("{}", path.display())
 }
 
 fn tokenize(a: TokenizeArgs) -> CliResult {
@@ -391,8 +415,7 @@ fn tokenize(a: TokenizeArgs) -> CliResult {
     let tok =
         joule_core::tokenizer::Tokenizer::from_gguf(&file.metadata).map_err(|e| e.to_string())?;
     let ids = tok.encode(&a.text, a.special).map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string(&ids).map_err(|e| e.to_string())?);
-    Ok(())
+    outln!("{}", serde_json::to_string(&ids).map_err(|e| e.to_string())?)
 }
 
 fn score(a: ScoreArgs) -> CliResult {
@@ -401,7 +424,7 @@ fn score(a: ScoreArgs) -> CliResult {
         engine.score(&a.prompt_tokens, &a.continuation, a.top).map_err(|e| e.to_string())?;
     for s in steps {
         let top: Vec<(u32, f32)> = s.top;
-        println!("{}", serde_json::json!({ "step": s.step, "top": top }));
+        outln!("{}", serde_json::json!({ "step": s.step, "top": top }))?;
     }
     Ok(())
 }

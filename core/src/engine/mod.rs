@@ -34,6 +34,16 @@ pub const DEFAULT_MAX_CONTEXT: usize = 4096;
 /// Tokens per forward batch during prefill.
 pub const DEFAULT_BATCH: usize = 256;
 
+/// More compute threads than this is refused whatever the machine.
+pub const MAX_THREADS: usize = 256;
+
+/// The most compute threads an engine accepts: 4 per available core, at most
+/// [`MAX_THREADS`]. Above the core count threads only contend, so a larger figure is a typo.
+pub fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    cores.saturating_mul(4).clamp(1, MAX_THREADS)
+}
+
 /// Load-time options. `Default` gives: context min(model's, 4096), threads = number of
 /// performance cores, exact precision, greedy sampling, 512 new tokens per turn.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +51,8 @@ pub const DEFAULT_BATCH: usize = 256;
 pub struct EngineOptions {
     /// Tokens of context (KV cache slots) per session; None chooses the default.
     pub context: Option<usize>,
+    /// Accept a `context` above the model's trained length (quality degrades past it).
+    pub allow_long_context: bool,
     /// Compute threads; None chooses the number of performance cores.
     pub threads: Option<usize>,
     /// Prompt tokens per forward batch.
@@ -64,6 +76,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             context: None,
+            allow_long_context: false,
             threads: None,
             batch: DEFAULT_BATCH,
             precision: Precision::default(),
@@ -135,11 +148,27 @@ impl Engine {
             Some(0) => {
                 return Err(Error::InvalidArgument("context must be at least 1 token".into()));
             }
+            Some(c) if c > model.config.n_ctx_train && !options.allow_long_context => {
+                return Err(Error::InvalidArgument(format!(
+                    "context of {c} tokens is above the {} the model was trained for; use a \
+                     smaller context, or allow it explicitly (--allow-long-context, \
+                     EngineOptions::allow_long_context) knowing quality degrades past it",
+                    model.config.n_ctx_train
+                )));
+            }
             Some(c) => c,
             None => model.config.n_ctx_train.min(DEFAULT_MAX_CONTEXT),
         };
         let n_threads = match options.threads {
             Some(0) => return Err(Error::InvalidArgument("threads must be at least 1".into())),
+            Some(t) if t > max_threads() => {
+                return Err(Error::InvalidArgument(format!(
+                    "{t} threads is over the limit of {} (4 per available core, at most {}); \
+                     more threads than cores only slows the run down",
+                    max_threads(),
+                    MAX_THREADS
+                )));
+            }
             Some(t) => t,
             None => threads::performance_cores(),
         };
