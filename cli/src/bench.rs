@@ -9,6 +9,8 @@ use joule_core::engine::bench::{BenchCase, mean_std, run_case};
 use joule_core::engine::{Engine, EngineOptions, peak_rss_bytes};
 use serde::Serialize;
 
+use crate::output::outln;
+
 #[derive(Args)]
 pub struct BenchArgs {
     /// Model files (repeatable; default: the SmolLM2-135M Q4_1 file).
@@ -95,14 +97,19 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
         .map(|&n| BenchCase::Prompt(n))
         .chain(a.n_gen.iter().filter(|&&n| n > 0).map(|&n| BenchCase::Generate(n)))
         .collect();
+    if cases.is_empty() {
+        return Err("nothing to measure: every -p and -n value is 0; give a prompt length \
+                    (-p 512) or a generation length (-n 128) above 0"
+            .into());
+    }
     let mut rows = Vec::new();
     if a.output == "md" {
         let (extra, align) =
             if a.bandwidth { (" share of bandwidth ceiling |", " ---: |") } else { ("", "") };
-        println!(
+        outln!(
             "| model | size | params | kernel | precision | threads | test | t/s | J/token | peak RSS |{extra}"
-        );
-        println!("| --- | ---: | ---: | --- | --- | ---: | --- | ---: | ---: | ---: |{align}");
+        )?;
+        outln!("| --- | ---: | ---: | --- | --- | ---: | --- | ---: | ---: | ---: |{align}")?;
     }
     for path in &models {
         for &precision in &precisions {
@@ -175,7 +182,9 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
                         joules_per_token: (!jpt.is_empty()).then(|| mean_std(&jpt).0),
                         avg_watts: (!watts.is_empty()).then(|| mean_std(&watts).0),
                         energy_method: readings
-                            .first()
+                            .iter()
+                            .find(|r| r.method == joule_core::energy::Method::NoData)
+                            .or(readings.first())
                             .map_or("none".into(), |r| r.method.name().into()),
                         energy_source: readings
                             .first()
@@ -185,7 +194,7 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
                         bandwidth_fraction: None,
                     };
                     if !a.bandwidth {
-                        print_row(&a.output, &row, rows.is_empty());
+                        print_row(&a.output, &row, rows.is_empty())?;
                     }
                     rows.push(row);
                 }
@@ -210,26 +219,26 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
             }
         }
         for (i, row) in rows.iter().enumerate() {
-            print_row(&a.output, row, i == 0);
+            print_row(&a.output, row, i == 0)?;
         }
     }
     if a.output == "json" {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     }
     Ok(())
 }
 
 /// Prints one row in the chosen format (`json` rows are printed together at the end).
-fn print_row(output: &str, row: &Row, first: bool) {
+fn print_row(output: &str, row: &Row, first: bool) -> crate::CliResult {
     match output {
-        "md" => println!("{}", md_row(row)),
+        "md" => outln!("{}", md_row(row)),
         "csv" => {
             if first {
-                println!(
+                outln!(
                     "model_filename,model_type,model_size,n_threads,test,avg_ts,stddev_ts,kernel,precision,peak_rss_bytes,joules_per_token,energy_method"
-                );
+                )?;
             }
-            println!(
+            outln!(
                 "{},{},{},{},{},{:.3},{:.3},{},{},{},{},{}",
                 row.model_filename,
                 row.model_type,
@@ -243,9 +252,9 @@ fn print_row(output: &str, row: &Row, first: bool) {
                 row.peak_rss_bytes.map_or(String::new(), |b| b.to_string()),
                 row.joules_per_token.map_or(String::new(), |j| format!("{j:.5}")),
                 row.energy_method,
-            );
+            )
         }
-        _ => {}
+        _ => Ok(()),
     }
 }
 
@@ -265,7 +274,8 @@ fn md_row(r: &Row) -> String {
         r.avg_ts,
         r.stddev_ts,
         match r.joules_per_token {
-            Some(j) if r.energy_method != "none" => format!("{j:.4} ({})", r.energy_method),
+            Some(j) if r.energy_method != "none" && r.energy_method != "no data" =>
+                format!("{j:.4} ({})", r.energy_method),
             _ => "-".into(),
         },
         r.peak_rss_bytes

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use joule_core::engine::TurnReport;
+use joule_core::fsutil::escape;
 
 use crate::ChatArgs;
+use crate::output::{Stream, outln};
 
 pub fn chat(a: ChatArgs) -> crate::CliResult {
     let engine = crate::load(&a.model, Some(&a.sampling))?;
@@ -31,7 +33,15 @@ pub fn chat(a: ChatArgs) -> crate::CliResult {
         eprint!("> ");
         let _ = std::io::stderr().flush();
         let Some(line) = lines.next() else { break };
-        let line = line?;
+        let line = match line {
+            Ok(line) => line,
+            // One undecodable line (a paste in another encoding) must not end the session.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                eprintln!("error: that line is not valid UTF-8 text; it was skipped");
+                continue;
+            }
+            Err(e) => return Err(format!("cannot read standard input: {e}").into()),
+        };
         match line.trim() {
             "" => continue,
             "/quit" | "/exit" => break,
@@ -52,8 +62,18 @@ pub fn chat(a: ChatArgs) -> crate::CliResult {
                 }
                 continue;
             }
+            command if is_command(&line) => {
+                eprintln!(
+                    "unknown command {}: /reset, /stats and /quit are known; start a message \
+                     with // (or a space) to send a slash to the model",
+                    escape(command.split_whitespace().next().unwrap_or(command))
+                );
+                continue;
+            }
             _ => {}
         }
+        // `//text` sends `/text`.
+        let line = line.strip_prefix('/').filter(|l| l.starts_with('/')).unwrap_or(&line);
         let spinner = ProgressBar::new_spinner();
         spinner.set_style(
             ProgressStyle::with_template("{spinner} {msg}")
@@ -61,20 +81,23 @@ pub fn chat(a: ChatArgs) -> crate::CliResult {
         );
         spinner.set_message("reading the prompt...");
         spinner.enable_steady_tick(Duration::from_millis(80));
-        let mut stdout = std::io::stdout();
         let mut started = false;
-        let result = session.send(&line, &opts, &mut |piece| {
+        let mut stream = Stream::default();
+        let cancel = session.cancel_flag();
+        let result = session.send(line, &opts, &mut |piece| {
             if !started {
                 spinner.finish_and_clear();
                 started = true;
             }
-            let _ = stdout.write_all(piece.as_bytes());
-            let _ = stdout.flush();
+            if !stream.piece(piece) {
+                cancel.cancel();
+            }
         });
         spinner.finish_and_clear();
+        stream.finish()?;
         match result {
             Ok(report) => {
-                println!();
+                outln!()?;
                 eprintln!("{}", report.summary_line());
                 last = Some(report);
             }
@@ -82,4 +105,9 @@ pub fn chat(a: ChatArgs) -> crate::CliResult {
         }
     }
     Ok(())
+}
+
+/// A line that looks like a command (`/word`) rather than a message; `//` escapes a slash.
+fn is_command(line: &str) -> bool {
+    line.starts_with('/') && !line.starts_with("//")
 }

@@ -4,8 +4,8 @@ mod bench;
 mod chat;
 mod fetch;
 mod inspect;
+mod output;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use joule_core::Precision;
 use joule_core::energy::{EnergyConfig, EnergySource};
 use joule_core::engine::{DEFAULT_MAX_TOKENS, Engine, EngineOptions, GenerateOptions};
 use joule_core::sampling::SamplingParams;
+use output::{Stream, outln};
 
 #[derive(Parser)]
 #[command(
@@ -76,11 +77,14 @@ struct ModelArgs {
     #[arg(short, long)]
     model: Option<PathBuf>,
     /// Compute threads (default: the number of performance cores).
-    #[arg(short, long)]
+    #[arg(short, long, allow_negative_numbers = true, value_parser = parse_count)]
     threads: Option<usize>,
     /// Context size in tokens (default: min(model's, 4096)).
-    #[arg(short = 'c', long = "ctx")]
+    #[arg(short = 'c', long = "ctx", allow_negative_numbers = true, value_parser = parse_count)]
     context: Option<usize>,
+    /// Allow a context longer than the model was trained for (quality degrades past it).
+    #[arg(long)]
+    allow_long_context: bool,
     /// fast (8-bit activations, integer kernels) or exact (f32 activations).
     #[arg(long, default_value_t = Precision::default())]
     precision: Precision,
@@ -122,9 +126,15 @@ const SAMPLING: SamplingParams = SamplingParams::DEFAULT;
 #[derive(Args, Clone)]
 struct SamplingArgs {
     /// Generated-token limit.
-    #[arg(short = 'n', long = "max-tokens", default_value_t = DEFAULT_MAX_TOKENS)]
+    #[arg(
+        short = 'n',
+        long = "max-tokens",
+        default_value_t = DEFAULT_MAX_TOKENS,
+        allow_negative_numbers = true,
+        value_parser = parse_count
+    )]
     max_tokens: usize,
-    #[arg(long, default_value_t = SAMPLING.seed)]
+    #[arg(long, default_value_t = SAMPLING.seed, allow_negative_numbers = true, value_parser = parse_seed)]
     seed: u64,
     /// 0 = greedy.
     #[arg(long = "temp", default_value_t = SAMPLING.temperature)]
@@ -231,6 +241,25 @@ struct ScoreArgs {
     top: usize,
 }
 
+/// A count given on the command line: a whole number, 0 or more. Negative numbers reach
+/// this parser (instead of clap's misleading "use '-- -1'" tip) and get a plain answer.
+fn parse_count(text: &str) -> Result<usize, String> {
+    text.trim().parse::<usize>().map_err(|_| {
+        if text.trim().starts_with('-') {
+            format!("'{text}' is negative; give a whole number of 0 or more")
+        } else {
+            format!("'{text}' is not a whole number of 0 or more")
+        }
+    })
+}
+
+/// A sampling seed: a whole number from 0 to 2^64 - 1.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.trim().parse::<u64>().map_err(|_| {
+        format!("seed '{text}' must be a whole number from 0 to {} (no sign)", u64::MAX)
+    })
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
@@ -249,6 +278,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`| head`): it has what it wanted.
+        Err(_) if output::pipe_closed() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -309,6 +340,7 @@ fn load(m: &ModelArgs, sampling: Option<&SamplingArgs>) -> crate::CliResult<Arc<
     let energy = m.energy.config()?;
     let mut options = EngineOptions {
         context: m.context,
+        allow_long_context: m.allow_long_context,
         threads: m.threads,
         precision,
         energy,
@@ -327,10 +359,12 @@ fn run(a: RunArgs) -> CliResult {
     let cancel = session.cancel_flag();
     let _ = ctrlc::set_handler(move || cancel.cancel());
     let opts = a.sampling.generate();
-    let mut stdout = std::io::stdout();
+    let mut stream = Stream::default();
+    let stop = session.cancel_flag();
     let mut print = |piece: &str| {
-        let _ = stdout.write_all(piece.as_bytes());
-        let _ = stdout.flush();
+        if !stream.piece(piece) {
+            stop.cancel();
+        }
     };
     let report = if a.raw {
         session.complete(&a.prompt, &opts, &mut print)
@@ -340,18 +374,20 @@ fn run(a: RunArgs) -> CliResult {
         }
         session.send(&a.prompt, &opts, &mut print)
     }?;
-    println!();
+    stream.finish()?;
+    outln!()?;
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)
     } else {
-        println!("{}", report.summary_line());
+        outln!("{}", report.summary_line())
     }
-    Ok(())
 }
 
 fn quantize(a: QuantizeArgs) -> CliResult {
     let target = a.file_type;
     let file = joule_core::gguf::GgufFile::open(&a.input)?;
+    // Refuse a bad output before the minutes of requantizing, not after.
+    joule_core::fsutil::check_output_file(&a.output, &[&a.input])?;
     let bar = indicatif::ProgressBar::new(file.tensor_bytes_total());
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
@@ -362,11 +398,10 @@ fn quantize(a: QuantizeArgs) -> CliResult {
         bar.set_message(name.to_string());
     })?;
     bar.finish_and_clear();
-    writer.write_file(&a.output).map_err(at_path(&a.output))?;
+    writer.write_file_checked(&a.output, &[&a.input]).map_err(at_path(&a.output))?;
     let out = joule_core::gguf::GgufFile::open(&a.output)?;
     let mix = out.tensor_type_counts();
-    println!("{} ({} bytes): {:?}", a.output.display(), out.file_size(), mix);
-    Ok(())
+    outln!("{} ({} bytes): {:?}", a.output.display(), out.file_size(), mix)
 }
 
 fn synth(a: SynthArgs) -> CliResult {
@@ -378,10 +413,10 @@ fn synth(a: SynthArgs) -> CliResult {
         other => return Err(format!("unknown shape '{other}' (1b, tiny)").into()),
     };
     eprintln!("writing {} parameters as {ty}...", spec.parameters());
+    joule_core::fsutil::check_output_file(&a.output, &[])?;
     let w = synthetic_model(&spec)?;
     w.write_file(&a.output).map_err(at_path(&a.output))?;
-    println!("{}", a.output.display());
-    Ok(())
+    outln!("{}", a.output.display())
 }
 
 fn fetch_cmd(a: FetchArgs) -> CliResult {
@@ -393,8 +428,7 @@ fn fetch_cmd(a: FetchArgs) -> CliResult {
         })?,
     };
     let path = fetch::ensure(model, &fetch::model_dir())?;
-    println!("{}", path.display());
-    Ok(())
+    outln!("{}", path.display())
 }
 
 fn tokenize(a: TokenizeArgs) -> CliResult {
@@ -402,8 +436,7 @@ fn tokenize(a: TokenizeArgs) -> CliResult {
     let file = joule_core::gguf::GgufFile::open(&path)?;
     let tok = joule_core::tokenizer::Tokenizer::from_gguf(&file.metadata)?;
     let ids = tok.encode(&a.text, a.special)?;
-    println!("{}", serde_json::to_string(&ids)?);
-    Ok(())
+    outln!("{}", serde_json::to_string(&ids)?)
 }
 
 fn score(a: ScoreArgs) -> CliResult {
@@ -411,7 +444,7 @@ fn score(a: ScoreArgs) -> CliResult {
     let steps = engine.score(&a.prompt_tokens, &a.continuation, a.top)?;
     for s in steps {
         let top: Vec<(u32, f32)> = s.top;
-        println!("{}", serde_json::json!({ "step": s.step, "top": top }));
+        outln!("{}", serde_json::json!({ "step": s.step, "top": top }))?;
     }
     Ok(())
 }

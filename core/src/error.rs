@@ -17,6 +17,12 @@ pub enum Error {
     Gguf(#[from] GgufError),
 
     #[error(transparent)]
+    Path(#[from] crate::fsutil::PathError),
+
+    #[error(transparent)]
+    Write(#[from] crate::gguf::WriteError),
+
+    #[error(transparent)]
     Quant(#[from] crate::quant::QuantError),
 
     #[error("cannot read {path}: {source}")]
@@ -47,6 +53,25 @@ pub enum Error {
          or load the model with a larger context"
     )]
     ContextOverflow { needed: usize, available: usize, context: usize, used: usize },
+
+    #[error(
+        "a KV cache of {capacity} tokens needs {bytes} bytes ({:.1} GiB), which cannot be \
+         allocated ({reason}); use a smaller context",
+        *bytes as f64 / (1u64 << 30) as f64
+    )]
+    KvCacheTooLarge { capacity: usize, bytes: u128, reason: String },
+
+    #[error(
+        "tensor '{tensor}' has a NaN or infinite number ({what}); the model file is corrupt: \
+         download or convert it again"
+    )]
+    NonFiniteWeights { tensor: String, what: String },
+
+    #[error(
+        "the forward pass produced NaN or infinite values in {stage}; the model's weights are \
+         probably corrupt (or overflow in this precision): try --precision exact or another file"
+    )]
+    NonFiniteActivations { stage: String },
 
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

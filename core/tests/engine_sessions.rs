@@ -15,6 +15,8 @@ fn engine(context: usize, precision: Precision) -> Arc<Engine> {
     let bytes = synthetic_model(&SyntheticSpec::tiny()).unwrap().to_bytes();
     let options = EngineOptions {
         context: Some(context),
+        // The tiny model says it was trained for 256 tokens; some tests need more room.
+        allow_long_context: true,
         threads: Some(2),
         precision,
         ..EngineOptions::default()

@@ -310,9 +310,17 @@ impl EnergyMeter {
             }
         }
         let per_second = |value: f64| if duration_s > 0.0 { value / duration_s } else { 0.0 };
+        let mut method = shared.kind.method();
+        if method == Method::Measured && m.coverage <= 0.0 {
+            method = Method::NoData;
+            notes.push(
+                "no sample of the source falls in this window: 0 J here is not a measurement"
+                    .to_string(),
+            );
+        }
         EnergyReading {
             name,
-            method: shared.kind.method(),
+            method,
             joules,
             raw_joules,
             duration_s,

@@ -17,6 +17,9 @@ pub enum Method {
     Estimated,
     /// No energy source: joules are 0 and carry no information.
     None,
+    /// A sensor was in use but none of its samples covers the window (a trace that is
+    /// empty, all rejected, or timed outside the run): joules are 0 and carry no information.
+    NoData,
 }
 
 impl Method {
@@ -26,6 +29,7 @@ impl Method {
             Method::Measured => "measured",
             Method::Estimated => "estimated",
             Method::None => "none",
+            Method::NoData => "no_data",
         }
     }
 }
@@ -190,7 +194,7 @@ pub struct EnergyReading {
 impl EnergyReading {
     /// Joules per item (e.g. per token); `None` when `count` is zero or nothing was measured.
     pub fn joules_per(&self, count: u64) -> Option<f64> {
-        if count == 0 || self.method == Method::None {
+        if count == 0 || matches!(self.method, Method::None | Method::NoData) {
             return None;
         }
         Some(self.joules / count as f64)

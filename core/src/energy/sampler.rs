@@ -256,7 +256,8 @@ impl Engine for LiveEngine {
             thermal: window.worst_thermal,
             sensor_errors: errors,
             last_error: if errors > 0 { state.last_error.clone() } else { None },
-            coverage: 1.0,
+            // Without one successful read the window holds no data at all.
+            coverage: if state.tally.samples > window.tally.samples { 1.0 } else { 0.0 },
             notes: Vec::new(),
         };
         Some((window.start, end, measurement))

@@ -174,6 +174,8 @@ impl PowerTrace {
 
     /// Reads and parses a trace file.
     pub fn load(path: &Path) -> Result<Self, EnergyError> {
+        crate::fsutil::check_input_file(path)
+            .map_err(|e| EnergyError::Trace { path: path.to_path_buf(), reason: e.to_string() })?;
         let text = std::fs::read_to_string(path).map_err(|e| EnergyError::Trace {
             path: path.to_path_buf(),
             reason: super::sysfs::describe_io(&e),
@@ -275,6 +277,8 @@ struct TraceFollower {
     columns: Option<Result<Columns, String>>,
     offset: u64,
     carry: Vec<u8>,
+    /// Lines consumed so far, to name the line of a bad row.
+    lines_read: usize,
     trace: PowerTrace,
     errors: u64,
     last_error: Option<String>,
@@ -307,9 +311,12 @@ impl TraceFollower {
         self.carry.extend_from_slice(&bytes);
         let Some(last_newline) = self.carry.iter().rposition(|&b| b == b'\n') else { return };
         let complete: Vec<u8> = self.carry.drain(..=last_newline).collect();
-        for raw_line in complete.split(|&b| b == b'\n') {
+        // `complete` ends with a newline, so the last piece of the split is empty.
+        for raw_line in complete[..complete.len() - 1].split(|&b| b == b'\n') {
+            self.lines_read += 1;
+            let line_no = self.lines_read;
             let Ok(line) = std::str::from_utf8(raw_line) else {
-                self.error("line is not UTF-8".to_string());
+                self.error(format!("line {line_no}: not UTF-8"));
                 continue;
             };
             if is_skippable(line) {
@@ -328,7 +335,7 @@ impl TraceFollower {
                 }
             };
             if let Err(reason) = outcome {
-                self.error(reason);
+                self.error(format!("line {line_no}: {reason}"));
             }
         }
     }
@@ -355,6 +362,7 @@ impl TraceEngine {
             columns: None,
             offset: 0,
             carry: Vec::new(),
+            lines_read: 0,
             trace: PowerTrace::default(),
             errors: 0,
             last_error: None,
@@ -362,11 +370,20 @@ impl TraceEngine {
         if let Err(e) = std::fs::metadata(path) {
             return Err(format!("trace: {}: {}", path.display(), super::sysfs::describe_io(&e)));
         }
+        // A FIFO would block the open; a directory or device is never a trace.
+        if let Err(e) = crate::fsutil::check_input_file(path) {
+            return Err(format!("trace: {e}"));
+        }
         follower.refresh();
         match &follower.columns {
             Some(Ok(_)) => {}
             Some(Err(reason)) => return Err(format!("trace: {}: {reason}", path.display())),
             None => return Err(format!("trace: {}: no header line yet", path.display())),
+        }
+        // Rows already written must all be valid: a NaN or garbage row in a recorded trace
+        // is a broken trace, not a sensor hiccup.
+        if let Some(reason) = follower.last_error.take() {
+            return Err(reason);
         }
         Ok(TraceEngine {
             clock,

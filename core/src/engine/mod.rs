@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 pub use model_dir::{DEFAULT_MODEL_FILE, MODEL_DIR_ENV, model_dir, model_file};
 pub use options::{
-    DEFAULT_BATCH, DEFAULT_MAX_CONTEXT, DEFAULT_MAX_TOKENS, EngineOptions, Precision,
+    DEFAULT_BATCH, DEFAULT_MAX_CONTEXT, DEFAULT_MAX_TOKENS, EngineOptions, MAX_THREADS, Precision,
+    max_threads,
 };
 pub use report::{StopReason, TurnEnergy, TurnReport, current_rss_bytes, peak_rss_bytes};
 pub use score::{StepScore, top_k};
@@ -97,11 +98,27 @@ impl Engine {
             Some(0) => {
                 return Err(Error::InvalidArgument("context must be at least 1 token".into()));
             }
+            Some(c) if c > model.config.n_ctx_train && !options.allow_long_context => {
+                return Err(Error::InvalidArgument(format!(
+                    "context of {c} tokens is above the {} the model was trained for; use a \
+                     smaller context, or allow it explicitly (--allow-long-context, \
+                     EngineOptions::allow_long_context) knowing quality degrades past it",
+                    model.config.n_ctx_train
+                )));
+            }
             Some(c) => c,
             None => model.config.n_ctx_train.min(DEFAULT_MAX_CONTEXT),
         };
         let n_threads = match options.threads {
             Some(0) => return Err(Error::InvalidArgument("threads must be at least 1".into())),
+            Some(t) if t > max_threads() => {
+                return Err(Error::InvalidArgument(format!(
+                    "{t} threads is over the limit of {} (4 per available core, at most {}); \
+                     more threads than cores only slows the run down",
+                    max_threads(),
+                    MAX_THREADS
+                )));
+            }
             Some(t) => t,
             None => threads::performance_cores(),
         };

@@ -19,6 +19,16 @@ pub const DEFAULT_BATCH: usize = 256;
 /// Default limit of generated tokens per turn.
 pub const DEFAULT_MAX_TOKENS: usize = 512;
 
+/// More compute threads than this is refused whatever the machine.
+pub const MAX_THREADS: usize = 256;
+
+/// The most compute threads an engine accepts: 4 per available core, at most
+/// [`MAX_THREADS`]. Above the core count threads only contend, so a larger figure is a typo.
+pub fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    cores.saturating_mul(4).clamp(1, MAX_THREADS)
+}
+
 /// Which arithmetic the matrix products use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -83,6 +93,8 @@ impl FromStr for Precision {
 pub struct EngineOptions {
     /// Tokens of context (KV cache slots) per session; None chooses the default.
     pub context: Option<usize>,
+    /// Accept a `context` above the model's trained length (quality degrades past it).
+    pub allow_long_context: bool,
     /// Compute threads; None chooses the number of performance cores.
     pub threads: Option<usize>,
     /// Prompt tokens per forward batch.
@@ -106,6 +118,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             context: None,
+            allow_long_context: false,
             threads: None,
             batch: DEFAULT_BATCH,
             precision: Precision::default(),

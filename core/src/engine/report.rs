@@ -85,7 +85,7 @@ impl TurnEnergy {
         decode_tokens: usize,
     ) -> Self {
         Self {
-            method: prefill.method,
+            method: if decode.method == Method::NoData { decode.method } else { prefill.method },
             source: prefill.source.description.clone(),
             prefill_joules: prefill.joules,
             decode_joules: decode.joules,
@@ -106,6 +106,9 @@ impl TurnReport {
             .peak_rss_bytes
             .map_or("n/a".to_string(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64));
         let energy = match &self.energy {
+            Some(e) if e.method == Method::NoData => {
+                " | energy: no data (the source has no sample in this turn)".to_string()
+            }
             Some(e) if e.method != Method::None => format!(
                 " | {} J/prompt tok, {} J/gen tok ({})",
                 e.joules_per_prompt_token.map_or("-".into(), |j| format!("{j:.3}")),

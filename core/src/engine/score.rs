@@ -33,6 +33,17 @@ pub fn score(
     if prompt.is_empty() {
         return Err(Error::InvalidArgument("scoring needs at least one prompt token".into()));
     }
+    // Every id, the last continuation token included (it is compared, never fed).
+    let n_vocab = model.config.n_vocab;
+    let ids = prompt.iter().map(|&id| ("prompt", id)).enumerate();
+    let ids = ids.chain(continuation.iter().map(|&id| ("continuation", id)).enumerate());
+    if let Some((index, (part, id))) = ids.clone().find(|(_, (_, id))| *id as usize >= n_vocab) {
+        return Err(Error::InvalidArgument(format!(
+            "{part} token {index} is id {id}, outside the vocabulary of {n_vocab} tokens \
+             (ids 0 to {})",
+            n_vocab - 1
+        )));
+    }
     // The last continuation token is never fed: nothing is predicted after it.
     let mut input: Vec<u32> = prompt.to_vec();
     input.extend_from_slice(&continuation[..continuation.len().saturating_sub(1)]);

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 pub use reader::Limits;
 pub use value::{Array, Metadata, Value, ValueType};
-pub use writer::{GgufWriter, TensorToWrite};
+pub use writer::{GgufWriter, TensorToWrite, WriteError, partial_path};
 
+use crate::fsutil::Escaped;
 use crate::quant::GgmlType;
 
 pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
@@ -30,49 +31,84 @@ pub enum GgufError {
         #[source]
         source: std::io::Error,
     },
-    #[error("not a GGUF file: magic bytes are {found:?}, expected \"GGUF\"")]
+    #[error(transparent)]
+    Path(#[from] crate::fsutil::PathError),
+    #[error(
+        "not a GGUF file: it starts with {}, expected \"GGUF\"",
+        crate::fsutil::escape_bytes(found)
+    )]
     BadMagic { found: Vec<u8> },
     #[error("unsupported GGUF version {version} (Joule reads versions 2 and 3)")]
     UnsupportedVersion { version: u32 },
     #[error(
-        "file truncated reading {what} at offset {offset}: need {needed} bytes, {bytes_left} left"
+        "file truncated reading {} at offset {offset}: need {needed} bytes, {bytes_left} left",
+        Escaped(what)
     )]
     Truncated { what: String, offset: u64, needed: u64, bytes_left: u64 },
-    #[error("{what} at offset {offset} is {value}, over the limit of {limit}")]
+    #[error("{} at offset {offset} is {value}, over the limit of {limit}", Escaped(what))]
     LimitExceeded { what: String, offset: u64, value: u64, limit: u64 },
-    #[error("{what} at offset {offset} is not valid UTF-8")]
+    #[error("{} at offset {offset} is not valid UTF-8", Escaped(what))]
     InvalidUtf8 { what: String, offset: u64 },
-    #[error("metadata key '{key}' at offset {offset} has unknown value type {type_id}")]
+    #[error("metadata key '{}' at offset {offset} has unknown value type {type_id}", Escaped(key))]
     UnknownValueType { key: String, offset: u64, type_id: u32 },
-    #[error("metadata key '{key}' appears twice")]
+    #[error("metadata key '{}' appears twice", Escaped(key))]
     DuplicateKey { key: String },
-    #[error("metadata key '{key}' is missing")]
+    #[error("metadata key '{}' is missing", Escaped(key))]
     MissingKey { key: String },
-    #[error("metadata key '{key}' should be {expected} but is {found}")]
+    #[error("metadata key '{}' should be {expected} but is {found}", Escaped(key))]
     WrongType { key: String, expected: &'static str, found: &'static str },
-    #[error("metadata key '{key}' has value {value}, out of range")]
+    #[error("metadata key '{}' has value {}, out of range", Escaped(key), Escaped(value))]
     ValueOutOfRange { key: String, value: String },
     #[error("general.alignment is {value}; it must be a power of two between 1 and 65536")]
     BadAlignment { value: u64 },
-    #[error("tensor '{name}' appears twice")]
+    #[error("tensor '{}' appears twice", Escaped(name))]
     DuplicateTensor { name: String },
-    #[error("tensor '{name}' has unknown type id {type_id}")]
+    #[error("tensor '{}' has unknown type id {type_id}", Escaped(name))]
     UnknownTensorType { name: String, type_id: u32 },
-    #[error("tensor '{name}' has type {ggml_type}, which Joule cannot compute with")]
+    #[error("tensor '{}' has type {ggml_type}, which Joule cannot compute with", Escaped(name))]
     UnsupportedTensorType { name: String, ggml_type: GgmlType },
-    #[error("tensor '{name}' has a bad shape {dims:?}: {reason}")]
+    #[error("tensor '{}' has a bad shape {dims:?}: {reason}", Escaped(name))]
     BadShape { name: String, dims: Vec<u64>, reason: String },
-    #[error("tensor '{name}' data offset {offset} is not a multiple of the alignment {alignment}")]
+    #[error(
+        "tensor '{}' data offset {offset} is not a multiple of the alignment {alignment}",
+        Escaped(name)
+    )]
     Misaligned { name: String, offset: u64, alignment: u64 },
     #[error(
-        "tensor '{name}' data [{start}, {end}) lies outside the file's {file_len} bytes \
-         (file truncated or offset corrupt)"
+        "tensor '{}' data [{start}, {end}) lies outside the file's {file_len} bytes \
+         (file truncated or offset corrupt)",
+        Escaped(name)
     )]
     TensorOutOfBounds { name: String, start: u64, end: u64, file_len: u64 },
-    #[error("tensors '{first}' and '{second}' overlap in the file")]
+    #[error("tensors '{}' and '{}' overlap in the file", Escaped(first), Escaped(second))]
     OverlappingTensors { first: String, second: String },
-    #[error("tensor '{name}' is missing")]
+    #[error("tensor '{}' is missing", Escaped(name))]
     MissingTensor { name: String },
+}
+
+impl GgufError {
+    /// Says which metadata entry a read failed in (index, count, offset of its start).
+    pub(crate) fn in_metadata_entry(self, index: u64, count: u64, offset: u64) -> Self {
+        let entry = format!("metadata entry {index} of {count} (starting at offset {offset})");
+        match self {
+            GgufError::Truncated { what, offset, needed, bytes_left } => GgufError::Truncated {
+                what: format!("{what} in {entry}"),
+                offset,
+                needed,
+                bytes_left,
+            },
+            GgufError::LimitExceeded { what, offset, value, limit } => GgufError::LimitExceeded {
+                what: format!("{what} in {entry}"),
+                offset,
+                value,
+                limit,
+            },
+            GgufError::InvalidUtf8 { what, offset } => {
+                GgufError::InvalidUtf8 { what: format!("{what} in {entry}"), offset }
+            }
+            other => other,
+        }
+    }
 }
 
 /// One tensor's description from the file header.
@@ -173,6 +209,10 @@ impl GgufFile {
     pub fn open_with_limits(path: impl AsRef<Path>, limits: &Limits) -> Result<Self, GgufError> {
         let path = path.as_ref();
         let io_err = |source| GgufError::Io { path: path.to_path_buf(), source };
+        crate::fsutil::check_input_file(path).map_err(|e| match e {
+            crate::fsutil::PathError::Io { source, .. } => io_err(source),
+            other => GgufError::Path(other),
+        })?;
         let file = std::fs::File::open(path).map_err(io_err)?;
         let map = crate::mmap::map_read_only(&file).map_err(io_err)?;
         let mut f = Self::from_backing(Backing::Mapped(map), limits)?;

@@ -238,16 +238,21 @@ pub(super) fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, GgufError> {
     if !(2..=3).contains(&version) {
         return Err(GgufError::UnsupportedVersion { version });
     }
-    // A tensor info takes at least 8 (name length) + 4 (n_dims) + 8 (one dim) + 4 + 8 bytes;
-    // a key/value pair at least 8 (key length) + 4 (type) + 1.
-    let n_tensors = c.count(&|| "tensor count".into(), limits.max_tensors, 32)?;
-    let n_kv = c.count(&|| "metadata key/value count".into(), limits.max_kv, 13)?;
+    // The counts are checked against their limits only: the bytes they need come after the
+    // metadata, so a file cut short inside the metadata fails on the entry being read,
+    // which names where the cut is. Allocations below are bounded by the bytes left.
+    let n_tensors = c.u64(&|| "tensor count".into())?;
+    c.limit(&|| "tensor count".into(), n_tensors, limits.max_tensors)?;
+    let n_kv = c.u64(&|| "metadata key/value count".into())?;
+    c.limit(&|| "metadata key/value count".into(), n_kv, limits.max_kv)?;
 
     let mut metadata = Metadata::new();
     for i in 0..n_kv {
-        let key = c.string(&|| format!("key of metadata entry {i}"), 65536)?;
-        let ty = c.value_type(&key)?;
-        let value = c.value(&key, ty, 0)?;
+        let entry_start = c.pos as u64;
+        let in_entry = |e: GgufError| e.in_metadata_entry(i, n_kv, entry_start);
+        let key = c.string(&|| "its key".into(), 65536).map_err(in_entry)?;
+        let ty = c.value_type(&key).map_err(in_entry)?;
+        let value = c.value(&key, ty, 0).map_err(in_entry)?;
         if metadata.contains_key(&key) {
             return Err(GgufError::DuplicateKey { key });
         }
@@ -270,8 +275,10 @@ pub(super) fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, GgufError> {
         }
     };
 
-    let mut tensors = Vec::with_capacity(n_tensors as usize);
-    let mut names = HashSet::with_capacity(n_tensors as usize);
+    // A tensor info takes at least 8 (name length) + 4 (n_dims) + 8 (one dim) + 4 + 8 bytes.
+    let capacity = n_tensors.min(c.bytes_left() / 32) as usize;
+    let mut tensors = Vec::with_capacity(capacity);
+    let mut names = HashSet::with_capacity(capacity);
     for i in 0..n_tensors {
         let name = c.string(&|| format!("name of tensor {i}"), limits.max_tensor_name_len)?;
         let n_dims = c.u32(&|| format!("dimension count of tensor '{name}'"))?;

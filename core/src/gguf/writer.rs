@@ -2,9 +2,11 @@
 //! `joule quantize`.
 
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use super::value::{Array, Metadata, Value};
 use super::{DEFAULT_ALIGNMENT, GGUF_MAGIC};
+use crate::fsutil::{PathError, check_output_file};
 use crate::quant::GgmlType;
 
 /// A tensor to write: its bytes must already be in `ggml_type`'s block layout.
@@ -93,15 +95,54 @@ impl GgufWriter {
     }
 
     /// Writes to a file through a temporary name, so a failed write leaves nothing behind.
-    pub fn write_file(&self, path: &std::path::Path) -> io::Result<()> {
-        let tmp = path.with_extension("gguf.partial");
-        {
-            let mut f = io::BufWriter::new(std::fs::File::create(&tmp)?);
-            self.write_to(&mut f)?;
-            f.flush()?;
-        }
-        std::fs::rename(&tmp, path)
+    /// Same as [`write_file_checked`](Self::write_file_checked) with no inputs.
+    pub fn write_file(&self, path: &Path) -> Result<(), WriteError> {
+        self.write_file_checked(path, &[])
     }
+
+    /// Writes `path` through `<path>.partial`, renamed into place once complete. Refuses
+    /// an output that exists and is not a regular file (a device such as /dev/full would
+    /// otherwise be replaced) or that is one of `inputs` (same device and inode); the
+    /// partial file is removed on every error.
+    pub fn write_file_checked(&self, path: &Path, inputs: &[&Path]) -> Result<(), WriteError> {
+        check_output_file(path, inputs)?;
+        let tmp = partial_path(path);
+        check_output_file(&tmp, inputs)?;
+        let io = |source| WriteError::Io { path: tmp.clone(), source };
+        let result = (|| {
+            let mut f = io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+            self.write_to(&mut f).map_err(io)?;
+            f.into_inner().map_err(|e| io(e.into_error()))?.sync_all().map_err(io)?;
+            // The output may have changed while writing: check again right before the rename.
+            check_output_file(path, inputs)?;
+            std::fs::rename(&tmp, path)
+                .map_err(|source| WriteError::Io { path: path.to_path_buf(), source })
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+/// `<path>.partial`: the temporary name a file is written under.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// Why a GGUF file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {

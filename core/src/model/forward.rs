@@ -209,6 +209,7 @@ pub fn forward(
     if c.block.embed_scale != 1.0 {
         s.x[..n * d].iter_mut().for_each(|v| *v *= c.block.embed_scale);
     }
+    check_finite(&s.x[..n * d], || "the token embeddings".into())?;
     ops::rope_table(&kv.positions()[first_slot..first_slot + n], &s.inv_freq, &mut s.rope_cs);
     if let Some(local) = &s.inv_freq_local {
         ops::rope_table(&kv.positions()[first_slot..first_slot + n], local, &mut s.rope_cs_local);
@@ -296,6 +297,7 @@ pub fn forward(
             ops::rmsnorm_in_place(pool, &mut s.proj[..n * d], pn, c.rms_eps);
         }
         ops::add(pool, &mut s.x[..n * d], &s.proj[..n * d], d);
+        check_finite(&s.x[..n * d], || format!("the output of layer {l}"))?;
     }
 
     // Final norm and output projection for the rows asked for.
@@ -317,9 +319,20 @@ pub fn forward(
         // Logits are what users read: two-level quantization keeps them close to exact.
         let xb = input_two_level(pool, fast, &s.xb[..n_rows * d], d, &mut s.xb_q);
         matmul(pool, w.output_matrix(), xb, n_rows, &mut s.logits[..need])?;
+        check_finite(&s.logits[..need], || "the logits (output norm and projection)".into())?;
     }
     s.logit_rows = n_rows;
     Ok(())
+}
+
+/// One sum over the values: NaN and infinities propagate into it, so a finite sum means
+/// finite values (overflow to infinity is caught too). Cheap next to the layer's matmuls.
+fn check_finite(values: &[f32], stage: impl FnOnce() -> String) -> Result<()> {
+    if values.iter().sum::<f32>().is_finite() {
+        Ok(())
+    } else {
+        Err(Error::NonFiniteActivations { stage: stage() })
+    }
 }
 
 /// A matmul input: on the fast path (when rows are whole 32-blocks) `x` is quantized

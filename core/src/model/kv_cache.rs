@@ -31,14 +31,20 @@ impl KvCache {
     /// allocator, so pages become resident only as slots are written.
     pub fn new(cfg: &ModelConfig, capacity: usize) -> Result<Self> {
         let kv_dim = cfg.kv_dim();
+        // Keys and values, f32, per layer: computed in u128 so no product can wrap.
+        let bytes = capacity as u128 * kv_dim as u128 * 4 * 2 * cfg.n_layers as u128;
+        let too_large = |reason: String| Error::KvCacheTooLarge { capacity, bytes, reason };
         let per_layer = capacity
             .checked_mul(kv_dim)
             .filter(|&n| n <= isize::MAX as usize / 8)
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "context of {capacity} tokens is too large for this model"
-                ))
-            })?;
+            .ok_or_else(|| too_large("larger than the address space".into()))?;
+        // Ask the allocator for the whole cache once, untouched, before committing to it:
+        // an impossible size is an error here instead of an abort in `vec!` below.
+        let total = usize::try_from(bytes / 4)
+            .map_err(|_| too_large("larger than the address space".into()))?;
+        let mut probe: Vec<f32> = Vec::new();
+        probe.try_reserve_exact(total).map_err(|e| too_large(e.to_string()))?;
+        drop(probe);
         Ok(Self {
             capacity,
             kv_dim,

@@ -155,6 +155,22 @@ fn check_type(info: &TensorInfo) -> Result<()> {
     }
 }
 
+/// Fails on a NaN or infinite float value or block scale: such weights make every later
+/// result NaN, which would otherwise surface as an empty answer.
+fn check_finite(info: &TensorInfo, data: &[u8]) -> Result<()> {
+    match quant::first_non_finite(info.ggml_type, data) {
+        None => Ok(()),
+        Some(at) => Err(Error::NonFiniteWeights {
+            tensor: crate::fsutil::escape(&info.name),
+            what: if info.ggml_type.block_size() == 1 {
+                format!("value {at}")
+            } else {
+                format!("the scale of block {at}")
+            },
+        }),
+    }
+}
+
 /// A 2-D weight whose ggml dims must be `[n_in, n_out]`.
 fn linear(file: &GgufFile, name: &str, n_in: usize, n_out: usize) -> Result<Linear> {
     let info = lookup(file, name)?;
@@ -162,6 +178,7 @@ fn linear(file: &GgufFile, name: &str, n_in: usize, n_out: usize) -> Result<Line
         return Err(shape_error(info, &[n_in, n_out]));
     }
     check_type(info)?;
+    check_finite(info, file.tensor_data(info))?;
     let data: TensorBytes = file.tensor_bytes(info);
     Ok(Linear {
         name: name.to_string(),
@@ -179,6 +196,7 @@ fn vector(file: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>> {
         return Err(shape_error(info, &[len]));
     }
     check_type(info)?;
+    check_finite(info, file.tensor_data(info))?;
     let mut out = vec![0.0; len];
     quant::dequantize_row(info.ggml_type, file.tensor_data(info), &mut out)
         .map_err(|e| Error::InvalidModel(format!("tensor '{name}': {e}")))?;

@@ -19,6 +19,7 @@
 //! Multi-byte fields are little-endian, as GGUF stores them; the byte views below
 //! assume a little-endian host (every platform Joule targets).
 
+mod check;
 pub mod float;
 mod kquant;
 pub mod q4_0;
@@ -36,6 +37,7 @@ mod types;
 use bytemuck::{Pod, PodCastError};
 use half::{bf16, f16};
 
+pub use check::first_non_finite;
 pub use q4_0::BlockQ4_0;
 pub use q4_1::BlockQ4_1;
 pub use q4_k::BlockQ4_K;
