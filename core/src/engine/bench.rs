@@ -93,7 +93,7 @@ pub fn run_case(
         BenchCase::Generate(n) => n + 1,
     };
     let batch = engine.options().batch.min(n);
-    let mut kv = KvCache::new(&model.config, context)?;
+    let mut kv = KvCache::with_type(&model.config, context, engine.kv_type())?;
     let mut state = ForwardState::new(model, batch);
     let mut rng = Rng::new(1234);
     let vocab = model.config.n_vocab as u64;

@@ -48,11 +48,11 @@ impl CancelFlag {
 
 /// One conversation with a model.
 pub struct Session {
-    engine: Arc<Engine>,
-    kv: KvCache,
+    pub(super) engine: Arc<Engine>,
+    pub(super) kv: KvCache,
     state: ForwardState,
-    sampler: Sampler,
-    messages: Vec<ChatMessage>,
+    pub(super) sampler: Sampler,
+    pub(super) messages: Vec<ChatMessage>,
     cancel: CancelFlag,
 }
 
@@ -65,10 +65,20 @@ struct TurnOutput {
 
 impl Session {
     pub(super) fn new(engine: Arc<Engine>) -> Result<Self> {
-        let kv = KvCache::new(&engine.model().config, engine.context())?;
-        let state = ForwardState::new(engine.model(), engine.options().batch.min(engine.context()));
+        let kv = KvCache::with_type(&engine.model().config, engine.context(), engine.kv_type())?;
         let sampler = Sampler::new(engine.options().sampling.clone());
-        Ok(Self { engine, kv, state, sampler, messages: Vec::new(), cancel: CancelFlag::default() })
+        Self::from_parts(engine, kv, sampler, Vec::new())
+    }
+
+    /// A session over an existing cache, sampler and conversation (a restored one).
+    pub(super) fn from_parts(
+        engine: Arc<Engine>,
+        kv: KvCache,
+        sampler: Sampler,
+        messages: Vec<ChatMessage>,
+    ) -> Result<Self> {
+        let state = ForwardState::new(engine.model(), engine.options().batch.min(engine.context()));
+        Ok(Self { engine, kv, state, sampler, messages, cancel: CancelFlag::default() })
     }
 
     /// A handle that cancels this session's current or next generation.
@@ -379,6 +389,8 @@ impl Session {
             threads: self.engine.pool().n_threads(),
             kernel: kernels::kernels().name.to_string(),
             precision: self.engine.options().precision.name().to_string(),
+            kv_type: self.kv.kv_type().name().to_string(),
+            kv_bytes: self.kv.bytes_reserved(),
             energy: None,
         }
     }
