@@ -11,8 +11,25 @@ use crate::ChatArgs;
 pub fn chat(a: ChatArgs) -> Result<(), String> {
     let engine = crate::load(&a.model, Some(&a.sampling))?;
     let info = engine.info();
-    let mut session = engine.session().map_err(|e| e.to_string())?;
-    if let Some(system) = &a.system {
+    let resume = a.session.as_ref().filter(|p| p.exists());
+    let mut session = match resume {
+        Some(path) => {
+            let s = engine
+                .restore_session(path)
+                .map_err(|e| format!("cannot resume {}: {e}", path.display()))?;
+            eprintln!(
+                "(resumed {}: {} messages, {} tokens cached)",
+                path.display(),
+                s.messages().len(),
+                s.context_used()
+            );
+            s
+        }
+        None => engine.session().map_err(|e| e.to_string())?,
+    };
+    if let Some(system) = &a.system
+        && resume.is_none()
+    {
         session.add_system(system);
     }
     // Ctrl-C stops the answer being generated, not the program.
@@ -77,6 +94,11 @@ pub fn chat(a: ChatArgs) -> Result<(), String> {
                 println!();
                 eprintln!("{}", report.summary_line());
                 last = Some(report);
+                if let Some(path) = &a.session
+                    && let Err(e) = session.save(path)
+                {
+                    eprintln!("error: cannot save the session: {e}");
+                }
             }
             Err(e) => eprintln!("error: {e}"),
         }

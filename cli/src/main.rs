@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use joule_core::energy::{EnergyConfig, EnergySource};
 use joule_core::engine::{Engine, EngineOptions, GenerateOptions};
 use joule_core::kernels::Precision;
+use joule_core::model::kv_cache::KvType;
 use joule_core::sampling::SamplingParams;
 
 #[derive(Parser)]
@@ -83,6 +84,9 @@ struct ModelArgs {
     /// fast (8-bit activations, integer kernels) or exact (f32 activations).
     #[arg(long, default_value = "fast")]
     precision: String,
+    /// KV cache type: f32, f16 or q8_0 (default: f16 on the fast path, f32 on exact).
+    #[arg(long = "kv-type")]
+    kv_type: Option<String>,
     #[command(flatten)]
     energy: EnergyArgs,
 }
@@ -186,6 +190,9 @@ pub struct ChatArgs {
     sampling: SamplingArgs,
     #[arg(long)]
     system: Option<String>,
+    /// Session file: resumed if it exists, saved after every turn.
+    #[arg(long)]
+    session: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -278,10 +285,18 @@ fn load(m: &ModelArgs, sampling: Option<&SamplingArgs>) -> Result<Arc<Engine>, S
     let precision = Precision::parse(&m.precision)
         .ok_or_else(|| format!("unknown precision '{}' (fast, exact)", m.precision))?;
     let energy = m.energy.config()?;
+    let kv_type = match &m.kv_type {
+        Some(t) => Some(
+            KvType::parse(t)
+                .ok_or_else(|| format!("unknown KV cache type '{t}' (f32, f16, q8_0)"))?,
+        ),
+        None => None,
+    };
     let mut options = EngineOptions {
         context: m.context,
         threads: m.threads,
         precision,
+        kv_type,
         energy,
         ..EngineOptions::default()
     };
