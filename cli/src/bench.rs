@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use joule_core::Precision;
-use joule_core::engine::bench::{BenchCase, mean_std, run_case};
+use joule_core::engine::bench::{BenchCase, mean_std, run_case_at_depth};
 use joule_core::engine::{Engine, EngineOptions, peak_rss_bytes};
+use joule_core::model::kv_cache::KvType;
 use serde::Serialize;
 
 use crate::output::outln;
@@ -34,6 +35,13 @@ pub struct BenchArgs {
     /// fast (8-bit activations, integer kernels) or exact (f32 activations), comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [Precision::default()])]
     precision: Vec<Precision>,
+    /// Depths, comma-separated: tokens already in the KV cache before each case
+    /// (llama-bench's `-d`; the depth prefill is not timed).
+    #[arg(short = 'd', long = "n-depth", value_delimiter = ',', default_value = "0")]
+    n_depth: Vec<usize>,
+    /// KV cache type: f32, f16 or q8_0 (default: f16 on the fast path, f32 on exact).
+    #[arg(long = "kv-type")]
+    kv_type: Option<KvType>,
     /// Output format: md, json or csv.
     #[arg(short, long, default_value = "md")]
     output: String,
@@ -56,6 +64,7 @@ struct Row {
     n_threads: usize,
     n_prompt: usize,
     n_gen: usize,
+    n_depth: usize,
     test: String,
     avg_ns: u64,
     stddev_ns: u64,
@@ -66,6 +75,9 @@ struct Row {
     kernel: String,
     precision: String,
     peak_rss_bytes: Option<u64>,
+    kv_type: String,
+    /// KV cache bytes of the slots the case ends with (depth plus the case's tokens).
+    kv_bytes: usize,
     /// Mean joules per token over the repetitions, and how they were obtained.
     joules_per_token: Option<f64>,
     avg_watts: Option<f64>,
@@ -89,6 +101,7 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
     } else {
         a.threads.clone()
     };
+    let kv_type = a.kv_type;
     let precisions = a.precision.clone();
     let cases: Vec<BenchCase> = a
         .n_prompt
@@ -120,6 +133,7 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
                     precision,
                     batch: a.batch,
                     context: Some(64),
+                    kv_type,
                     energy,
                     ..EngineOptions::default()
                 };
@@ -133,19 +147,21 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
                     .max_by_key(|(_, n)| **n)
                     .map(|(k, _)| k.clone())
                     .unwrap_or_default();
-                for &case in &cases {
+                for (&case, &depth) in
+                    cases.iter().flat_map(|c| a.n_depth.iter().map(move |d| (c, d)))
+                {
                     let mut readings = Vec::new();
                     let times =
-                        run_case(&engine, case, a.r.max(1), &mut |case, once| match engine
-                            .energy_meter()
-                        {
-                            Some(m) => {
-                                let w = m.begin(&case.name());
-                                let s = once()?;
-                                readings.push(m.end(w)?);
-                                Ok(s)
+                        run_case_at_depth(&engine, case, depth, a.r.max(1), &mut |case, once| {
+                            match engine.energy_meter() {
+                                Some(m) => {
+                                    let w = m.begin(&case.name());
+                                    let s = once()?;
+                                    readings.push(m.end(w)?);
+                                    Ok(s)
+                                }
+                                None => once(),
                             }
-                            None => once(),
                         })?;
                     let tokens = match case {
                         BenchCase::Prompt(n) | BenchCase::Generate(n) => n as f64,
@@ -169,7 +185,12 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
                         n_threads: t,
                         n_prompt: if let BenchCase::Prompt(n) = case { n } else { 0 },
                         n_gen: if let BenchCase::Generate(n) = case { n } else { 0 },
-                        test: case.name(),
+                        n_depth: depth,
+                        test: if depth > 0 {
+                            format!("{} @ d{depth}", case.name())
+                        } else {
+                            case.name()
+                        },
                         avg_ns: avg_ns as u64,
                         stddev_ns: stddev_ns as u64,
                         avg_ts,
@@ -179,6 +200,8 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
                         kernel: info.kernel.clone(),
                         precision: info.precision.clone(),
                         peak_rss_bytes: peak_rss_bytes(),
+                        kv_type: info.kv_type.clone(),
+                        kv_bytes: engine.kv_bytes(depth + case_tokens(case)),
                         joules_per_token: (!jpt.is_empty()).then(|| mean_std(&jpt).0),
                         avg_watts: (!watts.is_empty()).then(|| mean_std(&watts).0),
                         energy_method: readings
@@ -228,6 +251,12 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
     Ok(())
 }
 
+fn case_tokens(case: BenchCase) -> usize {
+    match case {
+        BenchCase::Prompt(n) | BenchCase::Generate(n) => n,
+    }
+}
+
 /// Prints one row in the chosen format (`json` rows are printed together at the end).
 fn print_row(output: &str, row: &Row, first: bool) -> crate::CliResult {
     match output {
@@ -235,11 +264,11 @@ fn print_row(output: &str, row: &Row, first: bool) -> crate::CliResult {
         "csv" => {
             if first {
                 outln!(
-                    "model_filename,model_type,model_size,n_threads,test,avg_ts,stddev_ts,kernel,precision,peak_rss_bytes,joules_per_token,energy_method"
+                    "model_filename,model_type,model_size,n_threads,test,avg_ts,stddev_ts,kernel,precision,peak_rss_bytes,joules_per_token,energy_method,n_depth,kv_type,kv_bytes"
                 )?;
             }
             outln!(
-                "{},{},{},{},{},{:.3},{:.3},{},{},{},{},{}",
+                "{},{},{},{},{},{:.3},{:.3},{},{},{},{},{},{},{},{}",
                 row.model_filename,
                 row.model_type,
                 row.model_size,
@@ -252,6 +281,9 @@ fn print_row(output: &str, row: &Row, first: bool) -> crate::CliResult {
                 row.peak_rss_bytes.map_or(String::new(), |b| b.to_string()),
                 row.joules_per_token.map_or(String::new(), |j| format!("{j:.5}")),
                 row.energy_method,
+                row.n_depth,
+                row.kv_type,
+                row.kv_bytes,
             )
         }
         _ => Ok(()),
@@ -263,12 +295,13 @@ fn md_row(r: &Row) -> String {
         .file_name()
         .map_or(r.model_filename.clone(), |n| n.to_string_lossy().into_owned());
     format!(
-        "| {} | {:.1} MiB | {} | {} | {} | {} | {} | {:.2} ± {:.2} | {} | {} |",
+        "| {} | {:.1} MiB | {} | {} | {} (KV {}) | {} | {} | {:.2} ± {:.2} | {} | {} |",
         name,
         r.model_size as f64 / (1 << 20) as f64,
         human_params(r.model_n_params),
         r.kernel,
         r.precision,
+        r.kv_type,
         r.n_threads,
         r.test,
         r.avg_ts,

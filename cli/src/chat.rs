@@ -13,8 +13,25 @@ use crate::output::{Stream, outln};
 pub fn chat(a: ChatArgs) -> crate::CliResult {
     let engine = crate::load(&a.model, Some(&a.sampling))?;
     let info = engine.info();
-    let mut session = engine.session()?;
-    if let Some(system) = &a.system {
+    let resume = a.session.as_ref().filter(|p| p.exists());
+    let mut session = match resume {
+        Some(path) => {
+            let s = engine
+                .restore_session(path)
+                .map_err(|e| format!("cannot resume {}: {e}", path.display()))?;
+            eprintln!(
+                "(resumed {}: {} messages, {} tokens cached)",
+                path.display(),
+                s.messages().len(),
+                s.context_used()
+            );
+            s
+        }
+        None => engine.session()?,
+    };
+    if let Some(system) = &a.system
+        && resume.is_none()
+    {
         session.add_system(system);
     }
     // Ctrl-C stops the answer being generated, not the program.
@@ -100,6 +117,11 @@ pub fn chat(a: ChatArgs) -> crate::CliResult {
                 outln!()?;
                 eprintln!("{}", report.summary_line());
                 last = Some(report);
+                if let Some(path) = &a.session
+                    && let Err(e) = session.save(path)
+                {
+                    eprintln!("error: cannot save the session: {e}");
+                }
             }
             Err(e) => eprintln!("error: {e}"),
         }

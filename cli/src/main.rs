@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use joule_core::Precision;
 use joule_core::energy::{EnergyConfig, EnergySource};
 use joule_core::engine::{DEFAULT_MAX_TOKENS, Engine, EngineOptions, GenerateOptions};
+use joule_core::model::kv_cache::KvType;
 use joule_core::sampling::SamplingParams;
 use output::{Stream, outln};
 
@@ -88,6 +89,9 @@ struct ModelArgs {
     /// fast (8-bit activations, integer kernels) or exact (f32 activations).
     #[arg(long, default_value_t = Precision::default())]
     precision: Precision,
+    /// KV cache type: f32, f16 or q8_0 (default: f16 on the fast path, f32 on exact).
+    #[arg(long = "kv-type")]
+    kv_type: Option<KvType>,
     #[command(flatten)]
     energy: EnergyArgs,
 }
@@ -199,6 +203,9 @@ pub struct ChatArgs {
     sampling: SamplingArgs,
     #[arg(long)]
     system: Option<String>,
+    /// Session file: resumed if it exists, saved after every turn.
+    #[arg(long)]
+    session: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -338,11 +345,13 @@ fn load(m: &ModelArgs, sampling: Option<&SamplingArgs>) -> crate::CliResult<Arc<
     let path = model_path(m.model.as_deref())?;
     let precision = m.precision;
     let energy = m.energy.config()?;
+    let kv_type = m.kv_type;
     let mut options = EngineOptions {
         context: m.context,
         allow_long_context: m.allow_long_context,
         threads: m.threads,
         precision,
+        kv_type,
         energy,
         ..EngineOptions::default()
     };

@@ -25,6 +25,9 @@ pub enum Error {
     #[error(transparent)]
     Quant(#[from] crate::quant::QuantError),
 
+    #[error(transparent)]
+    SessionFile(#[from] crate::engine::session_file::SessionFileError),
+
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,

@@ -139,6 +139,16 @@ impl Sampler {
         &self.params
     }
 
+    /// Where the random sequence stands (saved with a session).
+    pub fn rng_state(&self) -> u64 {
+        self.rng.0
+    }
+
+    /// A sampler whose random sequence continues from `state` (see [`Sampler::rng_state`]).
+    pub fn resumed(params: SamplingParams, state: u64) -> Self {
+        Self { rng: Rng(state), ..Self::new(params) }
+    }
+
     /// Restarts the random sequence from the seed.
     pub fn reseed(&mut self, seed: u64) {
         self.params.seed = seed;

@@ -84,17 +84,30 @@ pub fn run_case(
     reps: usize,
     around: &mut TimedRepetition<'_>,
 ) -> Result<BenchTimes> {
+    run_case_at_depth(engine, case, 0, reps, around)
+}
+
+/// [`run_case`] after `depth` tokens already in the cache (llama-bench's `-d`): each
+/// repetition first prefills `depth` random tokens, untimed.
+pub fn run_case_at_depth(
+    engine: &Engine,
+    case: BenchCase,
+    depth: usize,
+    reps: usize,
+    around: &mut TimedRepetition<'_>,
+) -> Result<BenchTimes> {
     let model = engine.model();
     let n = case.tokens();
     if n == 0 {
         return Err(Error::InvalidArgument(format!("{} has no tokens", case.name())));
     }
-    let context = match case {
-        BenchCase::Prompt(n) => n,
-        BenchCase::Generate(n) => n + 1,
-    };
+    let context = depth
+        + match case {
+            BenchCase::Prompt(n) => n,
+            BenchCase::Generate(n) => n + 1,
+        };
     let batch = engine.options().batch.min(n);
-    let mut kv = KvCache::new(&model.config, context)?;
+    let mut kv = KvCache::with_type(&model.config, context, engine.kv_type())?;
     let mut state = ForwardState::new(model, batch);
     let mut rng = Rng::new(1234);
     let vocab = model.config.n_vocab as u64;
@@ -102,6 +115,10 @@ pub fn run_case(
         |k: usize| -> Vec<u32> { (0..k).map(|_| (rng.next_u64() % vocab) as u32).collect() };
     let mut once = || -> Result<f64> {
         kv.clear();
+        let prefix = random_tokens(depth);
+        for chunk in prefix.chunks(batch.max(1)) {
+            forward(model, engine.pool(), &mut state, &mut kv, chunk, Logits::None)?;
+        }
         match case {
             BenchCase::Prompt(n) => {
                 let tokens = random_tokens(n);

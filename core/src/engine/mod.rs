@@ -8,6 +8,8 @@ mod options;
 mod report;
 pub mod score;
 mod session;
+mod session_disk;
+pub mod session_file;
 mod stop;
 mod turn;
 
@@ -33,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
 use crate::kernels;
 use crate::model::Model;
+pub use crate::model::kv_cache::KvType;
 use crate::threads::{self, ThreadPool};
 use crate::tokenizer::Tokenizer;
 
@@ -54,6 +57,11 @@ pub struct ModelInfo {
     pub kernel: String,
     pub precision: String,
     pub has_chat_template: bool,
+    /// KV cache type ("f32", "f16", "q8_0").
+    pub kv_type: String,
+    /// Bytes the KV cache takes with the whole context in use (a session reserves them
+    /// as slots are used; each turn report gives what is reserved).
+    pub kv_bytes: usize,
 }
 
 /// A loaded model with its tokenizer, chat template and thread pool.
@@ -109,6 +117,12 @@ impl Engine {
             Some(c) => c,
             None => model.config.n_ctx_train.min(DEFAULT_MAX_CONTEXT),
         };
+        if options.kv_type == Some(KvType::Q8_0) && !model.config.head_dim.is_multiple_of(32) {
+            return Err(Error::InvalidArgument(format!(
+                "--kv-type q8_0 needs a head size that is a multiple of 32 (this model's is {})",
+                model.config.head_dim
+            )));
+        }
         let n_threads = match options.threads {
             Some(0) => return Err(Error::InvalidArgument("threads must be at least 1".into())),
             Some(t) if t > max_threads() => {
@@ -157,6 +171,21 @@ impl Engine {
         self.context
     }
 
+    /// The KV cache type of this engine's sessions.
+    pub fn kv_type(&self) -> KvType {
+        self.options.kv_type.unwrap_or(match self.options.precision {
+            Precision::Fast => KvType::F16,
+            Precision::Exact => KvType::F32,
+        })
+    }
+
+    /// Bytes of keys and values with `slots` cache slots in use.
+    pub fn kv_bytes(&self, slots: usize) -> usize {
+        let c = &self.model.config;
+        let values = 2.0 * c.n_layers as f64 * slots as f64 * c.kv_dim() as f64;
+        (values * self.kv_type().bytes_per_value()) as usize
+    }
+
     /// The meter that times prefill and decode energy, when metering is on.
     pub fn energy_meter(&self) -> Option<&EnergyMeter> {
         self.meter.as_ref()
@@ -191,6 +220,8 @@ impl Engine {
             kernel: kernels::kernels().name.to_string(),
             precision: self.options.precision.name().to_string(),
             has_chat_template: self.has_template,
+            kv_type: self.kv_type().name().to_string(),
+            kv_bytes: self.kv_bytes(self.context),
         }
     }
 
@@ -212,16 +243,18 @@ impl Engine {
         top: usize,
     ) -> Result<Vec<StepScore>> {
         self.check_score_fits(prompt, continuation)?;
-        score::score(&self.model, &self.pool, self.options.batch, prompt, continuation, top, false)
+        let (m, b, kv) = (&self.model, self.options.batch, self.kv_type());
+        score::score_kv(m, &self.pool, b, kv, prompt, continuation, top, false)
     }
 
     /// Like [`score`](Self::score), returning every step's full log-probability vector.
     pub fn score_full(&self, prompt: &[u32], continuation: &[u32]) -> Result<Vec<Vec<f32>>> {
         self.check_score_fits(prompt, continuation)?;
-        let steps = score::score(
+        let steps = score::score_kv(
             &self.model,
             &self.pool,
             self.options.batch,
+            self.kv_type(),
             prompt,
             continuation,
             0,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::energy::EnergyConfig;
 use crate::error::Error;
 use crate::model::MatmulPath;
+use crate::model::kv_cache::KvType;
 use crate::sampling::SamplingParams;
 
 /// Contexts above this are not chosen by default (memory on a phone); ask explicitly.
@@ -100,6 +101,8 @@ pub struct EngineOptions {
     /// Prompt tokens per forward batch.
     pub batch: usize,
     pub precision: Precision,
+    /// KV cache type; None: f16 on the fast path (as llama.cpp), f32 on the exact path.
+    pub kv_type: Option<KvType>,
     /// Sampling defaults for new sessions.
     pub sampling: SamplingParams,
     /// Default limit of generated tokens per turn.
@@ -122,6 +125,7 @@ impl Default for EngineOptions {
             threads: None,
             batch: DEFAULT_BATCH,
             precision: Precision::default(),
+            kv_type: None,
             sampling: SamplingParams::default(),
             max_tokens: DEFAULT_MAX_TOKENS,
             energy: default_energy(),

@@ -52,6 +52,9 @@ pub struct TurnReport {
     pub kernel: String,
     /// Arithmetic of the matrix products ("exact" or "fast").
     pub precision: String,
+    /// KV cache type ("f32", "f16", "q8_0") and the bytes it has reserved so far.
+    pub kv_type: String,
+    pub kv_bytes: usize,
     /// Energy of prefill and decode, when metering is on.
     pub energy: Option<TurnEnergy>,
 }

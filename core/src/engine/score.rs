@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::kv_cache::KvType;
 use crate::model::{ForwardState, KvCache, Logits, Model, forward};
 use crate::sampling::log_softmax;
 use crate::threads::ThreadPool;
@@ -21,10 +22,26 @@ pub struct StepScore {
 
 /// Scores `continuation` after `prompt`: one step per continuation token (the
 /// distribution that token was drawn from). `keep_full` keeps every log-probability.
+/// The KV cache is f32 (see [`score_kv`]).
 pub fn score(
     model: &Model,
     pool: &ThreadPool,
     max_batch: usize,
+    prompt: &[u32],
+    continuation: &[u32],
+    top: usize,
+    keep_full: bool,
+) -> Result<Vec<StepScore>> {
+    score_kv(model, pool, max_batch, KvType::F32, prompt, continuation, top, keep_full)
+}
+
+/// [`score`] with a KV cache of `kv_type`.
+#[allow(clippy::too_many_arguments)]
+pub fn score_kv(
+    model: &Model,
+    pool: &ThreadPool,
+    max_batch: usize,
+    kv_type: KvType,
     prompt: &[u32],
     continuation: &[u32],
     top: usize,
@@ -47,7 +64,7 @@ pub fn score(
     // The last continuation token is never fed: nothing is predicted after it.
     let mut input: Vec<u32> = prompt.to_vec();
     input.extend_from_slice(&continuation[..continuation.len().saturating_sub(1)]);
-    let mut kv = KvCache::new(&model.config, input.len())?;
+    let mut kv = KvCache::with_type(&model.config, input.len(), kv_type)?;
     let mut state = ForwardState::new(model, max_batch.min(input.len()));
     let first_wanted = prompt.len() - 1;
     let mut steps = Vec::with_capacity(continuation.len());

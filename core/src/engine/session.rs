@@ -49,11 +49,11 @@ impl CancelFlag {
 
 /// One conversation with a model.
 pub struct Session {
-    engine: Arc<Engine>,
-    kv: KvCache,
+    pub(super) engine: Arc<Engine>,
+    pub(super) kv: KvCache,
     state: ForwardState,
-    sampler: Sampler,
-    messages: Vec<ChatMessage>,
+    pub(super) sampler: Sampler,
+    pub(super) messages: Vec<ChatMessage>,
     cancel: CancelFlag,
     /// The logits being sampled (a copy the sampler may modify), sized once.
     logits: Vec<f32>,
@@ -76,19 +76,21 @@ struct TurnOutput {
 
 impl Session {
     pub(super) fn new(engine: Arc<Engine>) -> Result<Self> {
-        let kv = KvCache::new(&engine.model().config, engine.context())?;
-        let state = ForwardState::new(engine.model(), engine.options().batch.min(engine.context()));
+        let kv = KvCache::with_type(&engine.model().config, engine.context(), engine.kv_type())?;
         let sampler = Sampler::new(engine.options().sampling.clone());
+        Self::from_parts(engine, kv, sampler, Vec::new())
+    }
+
+    /// A session over an existing cache, sampler and conversation (a restored one).
+    pub(super) fn from_parts(
+        engine: Arc<Engine>,
+        kv: KvCache,
+        sampler: Sampler,
+        messages: Vec<ChatMessage>,
+    ) -> Result<Self> {
+        let state = ForwardState::new(engine.model(), engine.options().batch.min(engine.context()));
         let logits = vec![0.0; engine.model().config.n_vocab];
-        Ok(Self {
-            engine,
-            kv,
-            state,
-            sampler,
-            messages: Vec::new(),
-            cancel: CancelFlag::default(),
-            logits,
-        })
+        Ok(Self { engine, kv, state, sampler, messages, cancel: CancelFlag::default(), logits })
     }
 
     /// A handle that cancels this session's current or next generation.
@@ -396,6 +398,8 @@ impl Session {
             threads: self.engine.pool().n_threads(),
             kernel: kernels::kernels().name.to_string(),
             precision: self.engine.options().precision.name().to_string(),
+            kv_type: self.kv.kv_type().name().to_string(),
+            kv_bytes: self.kv.bytes_reserved(),
             energy: None,
         }
     }

@@ -248,6 +248,12 @@ impl GgufFile {
         self.path.as_deref()
     }
 
+    /// The file's header: every byte before the tensor data (metadata and tensor table).
+    pub fn header_bytes(&self) -> &[u8] {
+        let b = self.backing.bytes();
+        &b[..(self.data_offset as usize).min(b.len())]
+    }
+
     /// Size of the whole file in bytes.
     pub fn file_size(&self) -> u64 {
         self.backing.bytes().len() as u64

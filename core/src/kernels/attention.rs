@@ -9,6 +9,8 @@
 // Index loops over a block mirror the SIMD lanes the compiler makes of them.
 #![allow(clippy::needless_range_loop)]
 
+use super::kv_block::{KvSlice, convert_block};
+
 /// Keys per block.
 const KEYS: usize = 32;
 
@@ -19,11 +21,10 @@ pub struct AttnBlock<'a> {
     pub hd: usize,
     /// Query heads per token in this block (the heads sharing the KV head).
     pub group: usize,
-    /// This head's transposed keys: channel `d` of slot `s` at `kt[d * stride + s]`.
-    pub kt: &'a [f32],
+    /// This head's keys and values in the cache's type: key channel `d` of slot `s` at
+    /// `d * stride + s` (transposed), value channel `d` of slot `s` at `s * v_stride + d`.
+    pub kv: KvSlice<'a>,
     pub stride: usize,
-    /// This head's values: channel `d` of slot `s` at `v[s * v_stride + d]`.
-    pub v: &'a [f32],
     pub v_stride: usize,
     /// Token `i` of the block attends to slots `starts[i]..ends[i]`.
     pub starts: &'a [usize],
@@ -66,16 +67,19 @@ pub fn attention_block_tiled<const R: usize, const S: usize>(
         // loops below have fixed lengths and the many passes of a batch reuse a compact
         // block (the cache's key rows are a large power of two apart and would evict
         // one another).
-        let blk = if nk == KEYS && b.starts.len() == 1 {
-            KeyBlock {
+        // Other cache types are converted a block at a time into the same scratch.
+        let blk = match b.kv {
+            KvSlice::F32 { kt, v } if nk == KEYS && b.starts.len() == 1 => KeyBlock {
                 k0,
-                kblk: &b.kt[k0..],
+                kblk: &kt[k0..],
                 k_stride: b.stride,
-                vblk: &b.v[k0 * b.v_stride..],
+                vblk: &v[k0 * b.v_stride..],
                 v_stride: b.v_stride,
+            },
+            _ => {
+                convert_block::<KEYS>(&b.kv, hd, b.stride, b.v_stride, k0, nk, kblk, vblk);
+                KeyBlock { k0, kblk, k_stride: KEYS, vblk, v_stride: hd }
             }
-        } else {
-            copy_block(b, k0, nk, kblk, vblk)
         };
         // `R` rows at a time, each with its own accumulator chains across the keys;
         // the last rows one at a time.
@@ -95,33 +99,6 @@ pub fn attention_block_tiled<const R: usize, const S: usize>(
             *o *= inv;
         }
     }
-}
-
-/// Copies the block of `nk` keys and values at slot `k0` into `kblk` and `vblk`, padded
-/// with zeros to `KEYS`.
-#[inline(always)]
-fn copy_block<'a>(
-    b: &AttnBlock,
-    k0: usize,
-    nk: usize,
-    kblk: &'a mut [f32],
-    vblk: &'a mut [f32],
-) -> KeyBlock<'a> {
-    let hd = b.hd;
-    for d in 0..hd {
-        let dst = &mut kblk[d * KEYS..(d + 1) * KEYS];
-        dst[..nk].copy_from_slice(&b.kt[d * b.stride + k0..d * b.stride + k0 + nk]);
-        dst[nk..].fill(0.0);
-    }
-    for t in 0..KEYS {
-        let dst = &mut vblk[t * hd..(t + 1) * hd];
-        if t < nk {
-            dst.copy_from_slice(&b.v[(k0 + t) * b.v_stride..(k0 + t) * b.v_stride + hd]);
-        } else {
-            dst.fill(0.0);
-        }
-    }
-    KeyBlock { k0, kblk, k_stride: KEYS, vblk, v_stride: hd }
 }
 
 /// One block of `KEYS` keys and values, in the cache or copied out of it.
@@ -369,9 +346,8 @@ mod tests {
                 q: &q,
                 hd,
                 group,
-                kt: &kt,
+                kv: KvSlice::F32 { kt: &kt, v: &v },
                 stride: n,
-                v: &v,
                 v_stride: hd,
                 starts,
                 ends,

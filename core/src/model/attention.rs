@@ -3,6 +3,7 @@
 //! value row loaded serves all of them.
 
 use crate::kernels;
+use crate::kernels::kv_block::KvSlice;
 use crate::threads::ThreadPool;
 
 /// Shapes of one attention call.
@@ -10,8 +11,8 @@ pub(crate) struct AttentionShape<'a> {
     pub n_head: usize,
     pub n_head_kv: usize,
     pub head_dim: usize,
-    /// Slots of the cache (the stride of the transposed keys).
-    pub capacity: usize,
+    /// The stride of the cache's transposed keys (slots reserved).
+    pub stride: usize,
     /// Cache slot of the batch's first token: token `i` sees slots up to `first_slot + i`.
     pub first_slot: usize,
     /// Rope position of every used slot (in increasing order).
@@ -41,20 +42,19 @@ impl AttentionShape<'_> {
 const BLOCK_FLOATS: usize = 4096;
 
 /// `out[i, h] = softmax(scale · q[i, h] · K[kvh]ᵀ) · V[kvh]` for every token `i` and head
-/// `h`. `q` and `out` are `[n, n_head * hd]`, `kt` is `[kv_dim, capacity]`, `v` is
-/// `[capacity, kv_dim]`; `by_head` (`[n_head_kv, n, group * hd]`, same size as `out`)
+/// `h`. `q` and `out` are `[n, n_head * hd]`, `kt` is `[kv_dim, stride]`, `v` is
+/// `[stride, kv_dim]` (both in the cache's type, `kv`); `by_head` (`[n_head_kv, n, group * hd]`, same size as `out`)
 /// holds the blocks' results before they are put in token order.
 pub(crate) fn attention(
     pool: &ThreadPool,
     shape: &AttentionShape,
     q: &[f32],
-    kt: &[f32],
-    v: &[f32],
+    kv: KvSlice,
     by_head: &mut [f32],
     out: &mut [f32],
 ) {
-    let (n_head, n_head_kv, hd, capacity) =
-        (shape.n_head, shape.n_head_kv, shape.head_dim, shape.capacity);
+    let (n_head, n_head_kv, hd, stride) =
+        (shape.n_head, shape.n_head_kv, shape.head_dim, shape.stride);
     let group = n_head / n_head_kv;
     let kvd = n_head_kv * hd;
     let n = out.len() / (n_head * hd);
@@ -91,9 +91,8 @@ pub(crate) fn attention(
                         q: qb,
                         hd,
                         group,
-                        kt: &kt[kvh * hd * capacity..],
-                        stride: capacity,
-                        v: &v[kvh * hd..],
+                        kv: kv.head(kvh, hd, stride),
+                        stride,
                         v_stride: kvd,
                         starts: &starts[..tokens],
                         ends: &ends[..tokens],
@@ -133,7 +132,7 @@ pub(crate) fn attention_probabilities(
     shape: &AttentionShape,
     i: usize,
     q: &[f32],
-    kt: &[f32],
+    kv: KvSlice,
     stride: usize,
     out: &mut [f32],
 ) {
@@ -144,14 +143,23 @@ pub(crate) fn attention_probabilities(
     for (h, row) in out.chunks_exact_mut(stride).enumerate() {
         let kvh = h / group;
         let scores = &mut row[keys.clone()];
-        (k.attn_scores)(
-            &q[h * hd..(h + 1) * hd],
-            hd,
-            &kt[kvh * hd * shape.capacity + keys.start..],
-            shape.capacity,
-            keys.len(),
-            scores,
-        );
+        let qh = &q[h * hd..(h + 1) * hd];
+        let head = kv.head(kvh, hd, shape.stride);
+        match head {
+            KvSlice::F32 { kt, .. } => {
+                let kt = &kt[keys.start..];
+                (k.attn_scores)(qh, hd, kt, shape.stride, keys.len(), scores)
+            }
+            // Other cache types: a key channel at a time (a diagnostic, not the hot path).
+            _ => {
+                scores.fill(0.0);
+                for (d, &qd) in qh.iter().enumerate() {
+                    for (j, sc) in scores.iter_mut().enumerate() {
+                        *sc += qd * head.key(d, keys.start + j, shape.stride);
+                    }
+                }
+            }
+        }
         softmax_scaled(scores, shape.scale);
     }
 }

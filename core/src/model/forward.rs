@@ -205,7 +205,7 @@ pub fn forward(
     for (i, &t) in tokens.iter().enumerate() {
         matrix_row(&w.token_embd, t as usize, &mut s.x[i * d..(i + 1) * d])?;
     }
-    let first_slot = kv.push_tokens(tokens);
+    let first_slot = kv.push_tokens(tokens)?;
     if c.block.embed_scale != 1.0 {
         s.x[..n * d].iter_mut().for_each(|v| *v *= c.block.embed_scale);
     }
@@ -252,14 +252,14 @@ pub fn forward(
             n_head: c.n_head,
             n_head_kv: c.n_head_kv,
             head_dim: hd,
-            capacity: kv.capacity(),
+            stride: kv.stride(),
             first_slot,
             positions: kv.positions(),
             window: c.block.sliding_window.filter(|_| local).map(|w| w.window),
             scale: c.block.attn_scale,
         };
-        let (kt, v) = kv.layer(l);
-        attention(pool, &shape, &s.q[..n * qd], kt, v, &mut s.att_by_head, &mut s.att[..n * qd]);
+        let kvl = kv.layer(l);
+        attention(pool, &shape, &s.q[..n * qd], kvl, &mut s.att_by_head, &mut s.att[..n * qd]);
         for r in 0..capture_rows {
             let i = n - capture_rows + r;
             let at = (l * capture_rows + r) * c.n_head * s.captured_keys;
@@ -268,7 +268,7 @@ pub fn forward(
                 &shape,
                 i,
                 &s.q[i * qd..(i + 1) * qd],
-                kt,
+                kvl,
                 s.captured_keys,
                 rows,
             );

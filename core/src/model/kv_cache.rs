@@ -1,22 +1,29 @@
 //! The key/value cache: one slot per processed token, in position order, with keys
-//! stored after rotary embedding. Entries can be dropped and the rest compacted; each
-//! slot keeps the position it was rotated with, so RoPE stays right after eviction.
+//! stored after rotary embedding, in the engine's [`KvType`]. Entries can be dropped and
+//! the rest compacted; each slot keeps the position it was rotated with, so RoPE stays
+//! right after eviction.
 //!
-//! Keys are stored transposed (`[kv_dim, capacity]`: one row per channel) so attention
-//! scores for 8 or 16 slots at a time are plain vector multiply-adds, with no horizontal
-//! sums; values are slot-major (`[capacity, kv_dim]`).
+//! Memory is reserved lazily: the layers hold room for a chunk of slots and grow (by
+//! doubling, up to the capacity) as tokens arrive, so a 32k context does not commit
+//! 32k slots up front. Keys are stored transposed (see [`super::kv_layer`]).
 
 use crate::error::{Error, Result};
+use crate::kernels::kv_block::KvSlice;
 use crate::model::config::ModelConfig;
+use crate::model::kv_layer::KvLayer;
+pub use crate::model::kv_layer::KvType;
+
+/// Slots reserved up front, and the smallest growth step.
+const FIRST_CHUNK: usize = 256;
 
 #[derive(Debug)]
 pub struct KvCache {
     capacity: usize,
     kv_dim: usize,
-    /// Per layer `[kv_dim, capacity]`: keys after rope, transposed.
-    k: Vec<Vec<f32>>,
-    /// Per layer `[capacity, kv_dim]`.
-    v: Vec<Vec<f32>>,
+    kv_type: KvType,
+    /// Slots the layers have room for (the keys' row stride), at most `capacity`.
+    stride: usize,
+    layers: Vec<KvLayer>,
     /// Token id of each used slot.
     tokens: Vec<u32>,
     /// Rope position of each used slot.
@@ -27,37 +34,58 @@ pub struct KvCache {
 }
 
 impl KvCache {
-    /// Reserves a cache for `capacity` tokens. Memory is zero-initialised by the
-    /// allocator, so pages become resident only as slots are written.
+    /// An f32 cache for `capacity` tokens.
     pub fn new(cfg: &ModelConfig, capacity: usize) -> Result<Self> {
+        Self::with_type(cfg, capacity, KvType::F32)
+    }
+
+    /// A cache for `capacity` tokens in `kv_type`; memory is reserved as slots are used.
+    pub fn with_type(cfg: &ModelConfig, capacity: usize, kv_type: KvType) -> Result<Self> {
         let kv_dim = cfg.kv_dim();
-        // Keys and values, f32, per layer: computed in u128 so no product can wrap.
-        let bytes = capacity as u128 * kv_dim as u128 * 4 * 2 * cfg.n_layers as u128;
+        if kv_type == KvType::Q8_0 && !cfg.head_dim.is_multiple_of(32) {
+            return Err(Error::InvalidArgument(format!(
+                "the q8_0 KV cache needs a head size that is a multiple of 32 (this model's is {})",
+                cfg.head_dim
+            )));
+        }
+        // Keys and values of every layer at full context: computed in u128 so no product
+        // can wrap.
+        let bytes = capacity as u128 * kv_type.row_bytes(kv_dim) as u128 * 2 * cfg.n_layers as u128;
         let too_large = |reason: String| Error::KvCacheTooLarge { capacity, bytes, reason };
-        let per_layer = capacity
+        capacity
             .checked_mul(kv_dim)
+            .and_then(|n| n.checked_mul(2 * cfg.n_layers))
             .filter(|&n| n <= isize::MAX as usize / 8)
             .ok_or_else(|| too_large("larger than the address space".into()))?;
-        // Ask the allocator for the whole cache once, untouched, before committing to it:
-        // an impossible size is an error here instead of an abort in `vec!` below.
-        let total = usize::try_from(bytes / 4)
+        // Memory is reserved as slots are used, but a context the allocator could never
+        // give is refused now (an untouched reservation costs no resident memory).
+        let total = usize::try_from(bytes)
             .map_err(|_| too_large("larger than the address space".into()))?;
-        let mut probe: Vec<f32> = Vec::new();
+        let mut probe: Vec<u8> = Vec::new();
         probe.try_reserve_exact(total).map_err(|e| too_large(e.to_string()))?;
         drop(probe);
-        Ok(Self {
-            capacity,
-            kv_dim,
-            k: (0..cfg.n_layers).map(|_| vec![0.0; per_layer]).collect(),
-            v: (0..cfg.n_layers).map(|_| vec![0.0; per_layer]).collect(),
-            tokens: Vec::with_capacity(capacity),
-            positions: Vec::with_capacity(capacity),
-            next_position: 0,
-        })
+        let stride = capacity.min(FIRST_CHUNK);
+        let layers = (0..cfg.n_layers)
+            .map(|_| KvLayer::new(kv_type, kv_dim, stride))
+            .collect::<Result<Vec<_>>>()?;
+        let mut tokens = Vec::new();
+        let mut positions = Vec::new();
+        tokens.try_reserve_exact(stride).map_err(|e| too_large(e.to_string()))?;
+        positions.try_reserve_exact(stride).map_err(|e| too_large(e.to_string()))?;
+        Ok(Self { capacity, kv_dim, kv_type, stride, layers, tokens, positions, next_position: 0 })
     }
 
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    pub fn kv_type(&self) -> KvType {
+        self.kv_type
+    }
+
+    /// Slots the layers currently have room for (the keys' row stride).
+    pub fn stride(&self) -> usize {
+        self.stride
     }
 
     /// Slots in use.
@@ -111,20 +139,12 @@ impl KvCache {
                 self.len()
             )));
         }
-        let (d, cap) = (self.kv_dim, self.capacity);
+        let (d, stride) = (self.kv_dim, self.stride);
         let mut dst = 0;
-        for src in 0..self.len() {
-            if !keep[src] {
-                continue;
-            }
+        for (src, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
             if dst != src {
-                for layer in &mut self.k {
-                    for c in 0..d {
-                        layer[c * cap + dst] = layer[c * cap + src];
-                    }
-                }
-                for layer in &mut self.v {
-                    layer.copy_within(src * d..(src + 1) * d, dst * d);
+                for layer in &mut self.layers {
+                    layer.move_slot(d, stride, src, dst);
                 }
                 self.tokens[dst] = self.tokens[src];
                 self.positions[dst] = self.positions[src];
@@ -136,39 +156,115 @@ impl KvCache {
         Ok(())
     }
 
+    /// Makes room for `slots` slots (at most the capacity): doubles the reservation
+    /// until it fits, re-laying the transposed keys out for the new stride.
+    pub(crate) fn reserve_slots(&mut self, slots: usize) -> Result<()> {
+        if slots <= self.stride {
+            return Ok(());
+        }
+        let mut new = self.stride.max(FIRST_CHUNK);
+        while new < slots {
+            new = new.saturating_mul(2);
+        }
+        let new = new.min(self.capacity).max(slots);
+        let (d, old, used) = (self.kv_dim, self.stride, self.len());
+        for layer in &mut self.layers {
+            layer.grow(d, old, new, used)?;
+        }
+        let oom = |_| Error::InvalidArgument("KV cache: out of memory".into());
+        self.tokens.try_reserve_exact(new - used).map_err(oom)?;
+        self.positions.try_reserve_exact(new - used).map_err(oom)?;
+        self.stride = new;
+        Ok(())
+    }
+
     /// Appends `tokens` at the next positions (their keys and values are written by the
-    /// forward pass through `layer_mut`) and returns the first new slot.
-    pub(crate) fn push_tokens(&mut self, tokens: &[u32]) -> usize {
+    /// forward pass through `store`) and returns the first new slot.
+    pub(crate) fn push_tokens(&mut self, tokens: &[u32]) -> Result<usize> {
         debug_assert!(tokens.len() <= self.free());
+        self.reserve_slots(self.len() + tokens.len())?;
         let first = self.len();
         for &t in tokens {
             self.tokens.push(t);
             self.positions.push(self.next_position);
             self.next_position += 1;
         }
-        first
+        Ok(first)
     }
 
-    /// Keys (`[kv_dim, capacity]`) and values (`[capacity, kv_dim]`) of one layer.
-    pub(crate) fn layer(&self, layer: usize) -> (&[f32], &[f32]) {
-        (&self.k[layer], &self.v[layer])
+    /// One layer's keys (`[kv_dim, stride]`) and values (`[stride, kv_dim]`).
+    pub(crate) fn layer(&self, layer: usize) -> KvSlice<'_> {
+        self.layers[layer].slice()
     }
 
     /// Writes the keys and values (`[n, kv_dim]` each) of `n` tokens from `first_slot`.
     pub(crate) fn store(&mut self, layer: usize, first_slot: usize, k: &[f32], v: &[f32]) {
-        let (d, cap) = (self.kv_dim, self.capacity);
-        let n = k.len() / d;
-        let kt = &mut self.k[layer];
-        for (i, row) in k.chunks_exact(d).enumerate() {
-            for (c, &x) in row.iter().enumerate() {
-                kt[c * cap + first_slot + i] = x;
-            }
+        let (d, stride) = (self.kv_dim, self.stride);
+        let layer = &mut self.layers[layer];
+        for (i, (kr, vr)) in k.chunks_exact(d).zip(v.chunks_exact(d)).enumerate() {
+            layer.store(d, stride, first_slot + i, kr, vr);
         }
-        self.v[layer][first_slot * d..(first_slot + n) * d].copy_from_slice(v);
     }
 
-    /// Bytes reserved for keys and values.
+    /// Bytes reserved for keys and values now (grows with use, see [`KvCache::with_type`]).
     pub fn bytes_reserved(&self) -> usize {
-        2 * self.k.len() * self.capacity * self.kv_dim * std::mem::size_of::<f32>()
+        self.layers.iter().map(KvLayer::bytes).sum()
+    }
+
+    /// Bytes keys and values would take with every slot of the capacity in use.
+    pub fn bytes_at_capacity(&self) -> usize {
+        let per_value = self.kv_type.bytes_per_value();
+        (2.0 * self.layers.len() as f64 * self.capacity as f64 * self.kv_dim as f64 * per_value)
+            as usize
+    }
+}
+
+impl KvCache {
+    /// The used slots' keys and values in the cache's type: per layer, per slot, the key
+    /// row then the value row (see `session_file`).
+    pub(crate) fn export_data(&self) -> Vec<u8> {
+        let (d, stride) = (self.kv_dim, self.stride);
+        let mut out = Vec::new();
+        for layer in &self.layers {
+            for slot in 0..self.len() {
+                layer.export_slot(d, stride, slot, &mut out);
+            }
+        }
+        out
+    }
+
+    /// A new cache holding `tokens` at `positions` with `data` as written by
+    /// [`KvCache::export_data`]; the sizes were validated by the caller.
+    pub(crate) fn import(
+        cfg: &ModelConfig,
+        capacity: usize,
+        kv_type: KvType,
+        tokens: &[u32],
+        positions: &[u32],
+        next_position: u32,
+        data: &[u8],
+    ) -> Result<Self> {
+        let used = tokens.len();
+        let mut kv = Self::with_type(cfg, capacity, kv_type)?;
+        if used > capacity || positions.len() != used {
+            return Err(Error::InvalidArgument("saved cache does not fit the context".into()));
+        }
+        kv.reserve_slots(used)?;
+        let (d, stride) = (kv.kv_dim, kv.stride);
+        let slot_bytes = 2 * kv_type.row_bytes(d);
+        if data.len() != slot_bytes * used * kv.layers.len() {
+            return Err(Error::InvalidArgument("saved cache data has the wrong size".into()));
+        }
+        if used > 0 {
+            for (layer, bytes) in kv.layers.iter_mut().zip(data.chunks_exact(slot_bytes * used)) {
+                for (slot, b) in bytes.chunks_exact(slot_bytes).enumerate() {
+                    layer.import_slot(d, stride, slot, b);
+                }
+            }
+        }
+        kv.tokens.extend_from_slice(tokens);
+        kv.positions.extend_from_slice(positions);
+        kv.next_position = next_position;
+        Ok(kv)
     }
 }

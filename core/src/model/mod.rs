@@ -5,6 +5,7 @@ mod attention;
 pub mod config;
 pub mod forward;
 pub mod kv_cache;
+mod kv_layer;
 pub mod matmul;
 mod ops;
 pub mod synthetic;

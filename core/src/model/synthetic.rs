@@ -96,39 +96,6 @@ pub fn byte_level_chars() -> Vec<char> {
         .collect()
 }
 
-/// The weight types a synthetic model can be written in (`joule synth --type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SynthWeightType(pub GgmlType);
-
-impl SynthWeightType {
-    pub const ALL: [GgmlType; 8] = [
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q5_0,
-        GgmlType::Q8_0,
-        GgmlType::Q4_K,
-        GgmlType::Q6_K,
-        GgmlType::F16,
-        GgmlType::F32,
-    ];
-
-    /// The accepted names, comma-separated.
-    pub fn names() -> String {
-        Self::ALL.map(|t| t.name().to_ascii_lowercase()).join(", ")
-    }
-}
-
-impl std::str::FromStr for SynthWeightType {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.name().eq_ignore_ascii_case(text.trim()))
-            .map(SynthWeightType)
-            .ok_or_else(|| format!("unknown weight type '{text}'; valid types: {}", Self::names()))
-    }
-}
-
 /// Builds the GGUF writer of a synthetic model.
 pub fn synthetic_model(spec: &SyntheticSpec) -> Result<GgufWriter> {
     if spec.n_vocab < 259 {
