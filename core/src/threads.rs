@@ -9,16 +9,38 @@
 //! item's worth of time, not a scheduler quantum per job.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use sync::thread::JoinHandle;
+use sync::{Arc, Condvar, Mutex, spin_loop, thread, yield_now};
+
+/// The pool's synchronisation primitives: std's, or loom's when the pool is checked by
+/// the loom model checker (`RUSTFLAGS="--cfg loom"`, see `tests/loom_pool.rs`).
+mod sync {
+    #[cfg(loom)]
+    pub use loom::{
+        hint::spin_loop,
+        sync::{Arc, Condvar, Mutex, atomic},
+        thread::{self, yield_now},
+    };
+    #[cfg(not(loom))]
+    pub use std::{
+        hint::spin_loop,
+        sync::{Arc, Condvar, Mutex, atomic},
+        thread::{self, yield_now},
+    };
+}
 
 /// The job signature: `f(thread_index, n_threads)`.
 type Job<'a> = dyn Fn(usize, usize) + Sync + 'a;
 
 /// How long a worker spins for the next job before sleeping.
+#[cfg(not(loom))]
 const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(200);
+/// Under loom, time does not pass: sleep at once (the spinning path is the same loop).
+#[cfg(loom)]
+const SPIN_BEFORE_SLEEP: Duration = Duration::ZERO;
 /// Spins of a waiting caller between yields of its time slice.
 const SPINS_BEFORE_YIELD: u32 = 2000;
 
@@ -73,7 +95,7 @@ impl ThreadPool {
         for index in 1..n_threads {
             let shared = Arc::clone(&pool.shared);
             // On failure, dropping `pool` stops the workers already started.
-            let handle = std::thread::Builder::new()
+            let handle = thread::Builder::new()
                 .name(format!("joule-worker-{index}"))
                 .spawn(move || worker_loop(&shared, index))?;
             pool.workers.push(handle);
@@ -208,9 +230,9 @@ fn wait_until(ready: impl Fn() -> bool) {
     while !ready() {
         spins += 1;
         if spins.is_multiple_of(SPINS_BEFORE_YIELD) {
-            std::thread::yield_now();
+            yield_now();
         } else {
-            std::hint::spin_loop();
+            spin_loop();
         }
     }
 }
@@ -225,7 +247,7 @@ fn worker_loop(shared: &Shared, index: usize) {
                 break;
             }
             if spin_start.elapsed() < SPIN_BEFORE_SLEEP {
-                std::hint::spin_loop();
+                spin_loop();
                 continue;
             }
             let guard = shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -245,7 +267,7 @@ fn worker_loop(shared: &Shared, index: usize) {
         let (epoch, required, closed, ptr) = loop {
             let e1 = shared.epoch.load(Ordering::SeqCst);
             if e1 % 2 == 1 {
-                std::hint::spin_loop();
+                spin_loop();
                 continue;
             }
             let required = shared.required.load(Ordering::SeqCst);

@@ -57,6 +57,14 @@ impl TemplateError {
                 let message = err.detail().map_or_else(|| describe(err), str::to_string);
                 Self::Syntax { message, line }
             }
+            minijinja::ErrorKind::OutOfFuel => Self::Render {
+                message: format!(
+                    "the template ran more than {} instructions and was stopped \
+                     (an endless or very long loop)",
+                    super::template::TEMPLATE_FUEL
+                ),
+                line,
+            },
             _ => Self::Render { message: describe(err), line },
         }
     }

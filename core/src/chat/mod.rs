@@ -19,7 +19,9 @@ mod strftime;
 mod template;
 
 pub use error::TemplateError;
-pub use template::{CHAT_TEMPLATE_KEY, CHATML_TEMPLATE, ChatTemplate};
+pub use template::{
+    CHAT_TEMPLATE_KEY, CHATML_TEMPLATE, ChatTemplate, TEMPLATE_FUEL, TEMPLATE_RECURSION_LIMIT,
+};
 
 /// One turn of a conversation.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

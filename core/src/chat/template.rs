@@ -25,6 +25,16 @@ pub const CHATML_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>'
 
 const TEMPLATE_NAME: &str = "chat_template";
 
+/// Instructions one render may run. Templates come from model files: a loop that never
+/// ends (or runs for billions of steps) stops with an error instead of hanging the
+/// caller. Real templates use a few hundred per message.
+pub const TEMPLATE_FUEL: u64 = 2_000_000;
+
+/// Nesting depth (macro calls, includes) one render may reach, well under minijinja's
+/// own ceiling of 500, so that a deliberately deep template cannot exhaust a small
+/// thread stack.
+pub const TEMPLATE_RECURSION_LIMIT: usize = 64;
+
 /// A model's chat template, compiled once; renders conversations into prompt text exactly
 /// as Hugging Face's `apply_chat_template` does with Python's Jinja2.
 ///
@@ -64,6 +74,8 @@ impl ChatTemplate {
             .build()
             .map_err(|e| TemplateError::from_minijinja(&e))?;
         env.set_syntax(syntax);
+        env.set_fuel(Some(TEMPLATE_FUEL));
+        env.set_recursion_limit(TEMPLATE_RECURSION_LIMIT);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.set_formatter(|out, state, value| match pyfmt::python_str(value) {
             Some(text) => out.write_str(&text).map_err(|_| Error::from(ErrorKind::WriteFailure)),
@@ -220,7 +232,8 @@ fn neutralize_generation_tags(source: &str) -> Cow<'_, str> {
     while let Some(start) = rest.find("{%") {
         out.push_str(&rest[..start]);
         let tag = &rest[start..];
-        let Some(end) = tag.find("%}") else {
+        // The closing mark comes after the opening one ("{%}" does not close itself).
+        let Some(end) = tag[2..].find("%}").map(|i| i + 2) else {
             out.push_str(tag);
             return Cow::Owned(out);
         };

@@ -242,7 +242,8 @@ impl PowerTrace {
     pub fn energy_between(&self, start_unix_s: f64, end_unix_s: f64) -> TraceEnergy {
         let none = TraceEnergy { joules: 0.0, coverage: 0.0, samples: 0 };
         let Some((first, last)) = self.span() else { return none };
-        if end_unix_s <= start_unix_s {
+        // A NaN bound is no window (and would break the sample count below).
+        if start_unix_s.is_nan() || end_unix_s.is_nan() || end_unix_s <= start_unix_s {
             return none;
         }
         let lo = start_unix_s.max(first);
