@@ -2,6 +2,7 @@
 
 mod bench;
 mod chat;
+mod eval;
 mod fetch;
 mod inspect;
 mod output;
@@ -45,10 +46,12 @@ enum Command {
     Score(ScoreArgs),
     /// Throughput benchmark in llama-bench's terms (pp/tg tokens per second).
     Bench(bench::BenchArgs),
-    /// Requantize a GGUF file (q4_0, q4_1, q4_k_m, q8_0), keeping its metadata.
+    /// Requantize a GGUF file (q4_0, q4_1, q4_k_m, q8_0, f16), keeping its metadata.
     Quantize(QuantizeArgs),
     /// Write a synthetic llama-shape model with random weights (for benchmarks).
     Synth(SynthArgs),
+    /// Perplexity, KL divergence against a reference, and the Pareto report of variants.
+    Eval(eval::EvalArgs),
 }
 
 #[derive(Args)]
@@ -67,7 +70,7 @@ struct SynthArgs {
 struct QuantizeArgs {
     input: PathBuf,
     output: PathBuf,
-    /// Target file type: q4_0, q4_1, q4_k_m or q8_0.
+    /// Target file type: q4_0, q4_1, q4_k_m, q8_0 or f16.
     #[arg(long = "type")]
     file_type: joule_core::requantize::FileType,
 }
@@ -282,6 +285,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::bench(a),
         Command::Quantize(a) => quantize(a),
         Command::Synth(a) => synth(a),
+        Command::Eval(a) => eval::eval(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,7 +26,7 @@ pub enum Error {
     Quant(#[from] crate::quant::QuantError),
 
     #[error(transparent)]
-    SessionFile(#[from] crate::engine::session_file::SessionFileError),
+    SessionFile(#[from] SessionFileError),
 
     #[error("cannot read {path}: {source}")]
     Io {
@@ -95,4 +95,27 @@ pub enum Error {
 
     #[error("energy meter: {0}")]
     Energy(#[from] EnergyError),
+}
+
+/// Why a session file was refused. Nothing is changed when any of these is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionFileError {
+    #[error("session file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("not a Joule session file (bad magic)")]
+    BadMagic,
+    #[error("session file format version {found} is newer than this build reads ({supported})")]
+    FutureVersion { found: u32, supported: u32 },
+    #[error("session file is truncated ({what})")]
+    Truncated { what: String },
+    #[error("session file checksum mismatch: the file is corrupted")]
+    Checksum,
+    #[error("session file is malformed: {0}")]
+    Malformed(String),
+    #[error("session file was saved with a different model")]
+    ForeignModel,
+    #[error("session file does not fit this engine: {0}")]
+    Mismatch(String),
+    #[error("refusing to overwrite {0}: not a regular file")]
+    NotARegularFile(String),
 }

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod energy;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod fsutil;
 pub mod gguf;
 pub mod kernels;

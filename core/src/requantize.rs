@@ -17,6 +17,8 @@ pub enum FileType {
     Q4_1,
     Q4_K_M,
     Q8_0,
+    /// Every matrix as F16 (the float reference of quantized weights).
+    F16,
 }
 
 impl FromStr for FileType {
@@ -27,8 +29,9 @@ impl FromStr for FileType {
             "q4_1" => Ok(FileType::Q4_1),
             "q4_k_m" => Ok(FileType::Q4_K_M),
             "q8_0" => Ok(FileType::Q8_0),
+            "f16" => Ok(FileType::F16),
             other => Err(Error::InvalidArgument(format!(
-                "unknown type '{other}' (q4_0, q4_1, q4_k_m, q8_0)"
+                "unknown type '{other}' (q4_0, q4_1, q4_k_m, q8_0, f16)"
             ))),
         }
     }
@@ -42,6 +45,7 @@ impl FileType {
             FileType::Q4_1 => 3,
             FileType::Q8_0 => 7,
             FileType::Q4_K_M => 15,
+            FileType::F16 => 1,
         }
     }
 }
@@ -68,6 +72,7 @@ pub fn tensor_type(
         |l: usize| l < n_layers / 8 || l >= 7 * n_layers / 8 || (l - n_layers / 8) % 3 == 2;
     let wanted = match target {
         FileType::Q8_0 => GgmlType::Q8_0,
+        FileType::F16 => GgmlType::F16,
         _ if is_output => GgmlType::Q6_K,
         FileType::Q4_0 => GgmlType::Q4_0,
         FileType::Q4_1 => GgmlType::Q4_1,

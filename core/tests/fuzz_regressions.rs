@@ -26,8 +26,8 @@ fn chat_template_with_an_open_close_tag_does_not_panic() {
     assert_eq!(template.render(&[ChatMessage::user("Hi!")], false).unwrap(), "Hi!");
 }
 
-/// energy_trace: a NaN window end made the sample count `partition_point(.. <= NaN)
-/// - partition_point(.. < start)` underflow (a panic with overflow checks, a huge count
+/// energy_trace: a NaN window end made the sample count
+/// `partition_point(.. <= NaN) - partition_point(.. < start)` underflow (a panic with overflow checks, a huge count
 /// without).
 #[test]
 fn energy_window_with_a_nan_bound_is_empty() {

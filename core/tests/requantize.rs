@@ -40,6 +40,7 @@ fn a_synthetic_f32_model_requantizes_to_each_type() {
         (FileType::Q4_0, 0.15),
         (FileType::Q4_1, 0.12),
         (FileType::Q4_K_M, 0.12),
+        (FileType::F16, 1e-3),
     ] {
         let mut calls = 0;
         let out = requantize(&src, target, &mut |_, _, _| calls += 1).unwrap();
@@ -64,6 +65,10 @@ fn a_synthetic_f32_model_requantizes_to_each_type() {
                 (GgmlType::Q4_0, GgmlType::Q6_K)
             ),
             FileType::Q4_1 => assert_eq!(ty("blk.3.attn_q.weight"), GgmlType::Q4_1),
+            FileType::F16 => assert_eq!(
+                (ty("blk.3.attn_q.weight"), ty("output.weight"), ty("token_embd.weight")),
+                (GgmlType::F16, GgmlType::F16, GgmlType::F16)
+            ),
             FileType::Q4_K_M => {
                 // 8 layers: "more bits" for layer 0 (first eighth), 7 (last eighth), 3 and 6.
                 let v: Vec<GgmlType> =
@@ -104,4 +109,17 @@ fn smollm2_gets_llama_cpp_s_type_mix() {
     let want: BTreeMap<String, usize> =
         [("F32", 61), ("Q4_0", 210), ("Q8_0", 1)].map(|(k, v)| (k.to_string(), v)).into();
     assert_eq!(mix(&q), want);
+    // F16: every matrix, the same values as the Q4_1 source up to f16 rounding.
+    let f = GgufFile::from_bytes(
+        &requantize(&src, FileType::F16, &mut |_, _, _| {}).unwrap().to_bytes(),
+    )
+    .unwrap();
+    let want: BTreeMap<String, usize> =
+        [("F32", 61), ("F16", 211)].map(|(k, v)| (k.to_string(), v)).into();
+    assert_eq!(mix(&f), want);
+    assert_eq!(f.metadata.get("general.file_type"), Some(&Value::U32(1)));
+    let (a, b) = (values(&src, "blk.5.ffn_up.weight"), values(&f, "blk.5.ffn_up.weight"));
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= x.abs() * 1e-3 + 1e-7, "{x} vs {y}");
+    }
 }

@@ -6,7 +6,7 @@
 
 use joule_core::chat::ChatTemplate;
 use joule_core::gguf::{GgufFile, Value};
-use joule_core::kernels::Precision;
+use joule_core::Precision;
 use joule_core::model::{Model, ModelConfig};
 use joule_core::tokenizer::Tokenizer;
 use libfuzzer_sys::fuzz_target;

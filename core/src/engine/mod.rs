@@ -12,6 +12,7 @@ mod session_disk;
 pub mod session_file;
 mod stop;
 mod turn;
+mod window;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,6 +29,7 @@ pub use report::{StopReason, TurnEnergy, TurnReport, current_rss_bytes, peak_rss
 pub use score::{StepScore, top_k};
 pub use session::{CancelFlag, GenerateOptions, Session};
 pub use stop::StopStrings;
+pub use window::{WindowScorer, log_softmax_into};
 
 use crate::chat::ChatTemplate;
 use crate::energy::EnergyMeter;

@@ -19,9 +19,9 @@
 //! point); [`SessionFile::check_against`] then checks the engine's model and cache shape.
 
 use sha2::{Digest, Sha256};
-use thiserror::Error;
 
 use crate::chat::ChatMessage;
+pub use crate::error::SessionFileError;
 use crate::model::kv_cache::KvType;
 use crate::sampling::SamplingParams;
 
@@ -30,29 +30,6 @@ pub const FORMAT_VERSION: u32 = 1;
 const SECTIONS: [&[u8; 4]; 4] = [b"MSGS", b"SAMP", b"KVMT", b"KVDA"];
 /// Fixed header: magic, version, identity, context, kv type, layers, kv_dim, sections.
 const HEADER_LEN: usize = 8 + 4 + 32 + 8 + 1 + 4 + 4 + 4;
-
-/// Why a session file was refused. Nothing is changed when any of these is returned.
-#[derive(Debug, Error)]
-pub enum SessionFileError {
-    #[error("session file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("not a Joule session file (bad magic)")]
-    BadMagic,
-    #[error("session file format version {found} is newer than this build reads ({supported})")]
-    FutureVersion { found: u32, supported: u32 },
-    #[error("session file is truncated ({what})")]
-    Truncated { what: String },
-    #[error("session file checksum mismatch: the file is corrupted")]
-    Checksum,
-    #[error("session file is malformed: {0}")]
-    Malformed(String),
-    #[error("session file was saved with a different model")]
-    ForeignModel,
-    #[error("session file does not fit this engine: {0}")]
-    Mismatch(String),
-    #[error("refusing to overwrite {0}: not a regular file")]
-    NotARegularFile(String),
-}
 
 /// Everything a session file holds, validated.
 #[derive(Debug, Clone, PartialEq)]
