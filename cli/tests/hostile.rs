@@ -326,7 +326,8 @@ fn rows16_17_19_nothing_to_do_and_out_of_range_values() {
     let r = joule(&dir.0, &["synth", "--shape", "tiny", "--type", "q6_k", "s.gguf"]);
     assert_error(&r, 1, "blocks of 256");
     let r = joule(&dir.0, &["synth", "--shape", "tiny", "--type", "q9", "s.gguf"]);
-    assert_error(&r, 1, "valid types: q4_0, q4_1, q5_0, q8_0, q4_k, q6_k, f16, f32");
+    // A value clap rejects is a usage error (exit code 2) that lists the valid types.
+    assert_error(&r, 2, "unknown or unsupported tensor type 'q9' (supported: f32, f16, bf16");
     assert!(!dir.path("s.gguf").exists() && !dir.path("s.gguf.partial").exists());
 }
 

@@ -80,7 +80,8 @@ fn perplexity_scores_the_second_half_of_each_window_by_hand() {
     assert_eq!(r.tokens, nll.len());
     assert!((r.ppl - ppl).abs() < 1e-4 * ppl, "{} vs {ppl}", r.ppl);
     assert!((r.ppl_stderr - (var / (n - 1.0)).sqrt() * ppl).abs() < 1e-3 * r.ppl_stderr);
-    assert!(r.ppl > 1.0 && r.ppl < 320.0 * 4.0);
+    // A random synthetic model is confidently wrong, so only the range is checked here.
+    assert!(r.ppl.is_finite() && r.ppl > 1.0, "{}", r.ppl);
 }
 
 #[test]
