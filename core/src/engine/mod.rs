@@ -3,6 +3,8 @@
 //! continuations teacher-forced.
 
 pub mod bench;
+pub mod energy_bench;
+mod history;
 mod report;
 pub mod score;
 mod session;
@@ -14,6 +16,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use energy_bench::{EnergyBenchConfig, EnergyBenchResult, run_energy_bench};
+pub use history::{HISTORY_VERSION, History};
 pub use report::{StopReason, TurnEnergy, TurnReport, current_rss_bytes, peak_rss_bytes};
 pub use score::{StepScore, top_k};
 pub use session::{CancelFlag, GenerateOptions, Session};
