@@ -82,53 +82,41 @@ final class BindingTests: XCTestCase {
     func testListenerIsCalledFromRustThreads() throws {
         let session = try Fixtures.engine().newSession()
         let collector = Collector()
-        var report: GenerationReport?
-        var failure: Error?
+        let outcome = Locked<Result<GenerationReport, Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         Thread {
-            do {
-                report = try session.send(text: Fixtures.prompt, options: Fixtures.options(), listener: collector)
-            } catch { failure = error }
+            outcome.set(Result { try session.send(text: Fixtures.prompt, options: Fixtures.options(), listener: collector) })
             done.signal()
         }.start()
         done.wait()
-        XCTAssertNil(failure)
+        let report = try XCTUnwrap(outcome.get()).get()
         XCTAssertGreaterThan(collector.count, 0)
         XCTAssertFalse(collector.callingThreads.contains("main"))
         XCTAssertEqual(collector.text, try Fixtures.cliText(prompt: Fixtures.prompt))
-        XCTAssertNotNil(report)
+        XCTAssertEqual(report.text, collector.text)
     }
 
     func testTwoSessionsOnOneEngineFromTwoThreads() throws {
         let engine = try Fixtures.engine()
         let expected = try Fixtures.cliText(prompt: Fixtures.prompt)
-        var texts = [String](repeating: "", count: 2)
-        var errors = [Error?](repeating: nil, count: 2)
+        let results = Locked<[Int: Result<String, Error>]>([:])
         let group = DispatchGroup()
-        let lock = NSLock()
         for i in 0..<2 {
             group.enter()
             Thread {
                 defer { group.leave() }
-                do {
+                let result = Result { () throws -> String in
                     let collector = Collector()
                     _ = try engine.newSession().send(
                         text: Fixtures.prompt, options: Fixtures.options(), listener: collector)
-                    lock.lock()
-                    texts[i] = collector.text
-                    lock.unlock()
-                } catch {
-                    lock.lock()
-                    errors[i] = error
-                    lock.unlock()
+                    return collector.text
                 }
+                results.update { $0[i] = result }
             }.start()
         }
         group.wait()
-        XCTAssertNil(errors[0])
-        XCTAssertNil(errors[1])
-        XCTAssertEqual(texts[0], expected)
-        XCTAssertEqual(texts[1], expected)
+        XCTAssertEqual(try XCTUnwrap(results.get()[0]).get(), expected)
+        XCTAssertEqual(try XCTUnwrap(results.get()[1]).get(), expected)
     }
 
     func testHistoryRestoreContinuesTheConversation() throws {
@@ -197,5 +185,23 @@ final class ProgressCounter: BenchListener, @unchecked Sendable {
         n += 1
         lock.unlock()
         return true
+    }
+}
+
+/// A value shared between test threads.
+final class Locked<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+    init(_ value: T) { self.value = value }
+    func get() -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+    func set(_ new: T) { update { $0 = new } }
+    func update(_ body: (inout T) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        body(&value)
     }
 }
