@@ -38,7 +38,8 @@ swift_chroot_ensure() {
   fi
   if ! command -v debootstrap >/dev/null; then
     echo "swift-chroot: installing debootstrap on the host" >&2
-    swift_sudo apt-get install -y -qq debootstrap
+    swift_sudo apt-get update -qq
+    swift_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap
   fi
   local mirror; mirror=$(swift_host_mirror)
   echo "swift-chroot: building $dir from $mirror (trixie, once; several minutes)" >&2
