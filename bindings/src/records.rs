@@ -7,6 +7,7 @@ use joule_core::energy::{EnergyReading, Method};
 use joule_core::engine::{GenerateOptions, StopReason, TurnEnergy, TurnReport};
 use joule_core::sampling::SamplingParams;
 
+use crate::listener::CallbackStats;
 use crate::probe::Thermal;
 
 /// Sampling settings; the defaults are greedy decoding with no penalties.
@@ -250,15 +251,17 @@ pub struct GenerationReport {
     pub kv_type: String,
     pub kv_bytes: u64,
     pub energy: Option<TurnEnergyReport>,
-    /// Calls made to the listener and the milliseconds spent inside them.
+    /// Calls made to the listener and the milliseconds spent inside them: wall-clock, and
+    /// CPU time of the thread (without time spent waiting for a core).
     pub listener_calls: u64,
     pub listener_ms: f64,
+    pub listener_cpu_ms: f64,
     /// The core's report as JSON, exactly as `joule run --json` prints it.
     pub report_json: String,
 }
 
 impl GenerationReport {
-    pub(crate) fn new(text: String, r: &TurnReport, calls: u64, seconds: f64) -> Self {
+    pub(crate) fn new(text: String, r: &TurnReport, stats: CallbackStats) -> Self {
         GenerationReport {
             text,
             prompt_tokens: r.prompt_tokens as u64,
@@ -281,8 +284,9 @@ impl GenerationReport {
             kv_type: r.kv_type.clone(),
             kv_bytes: r.kv_bytes as u64,
             energy: r.energy.as_ref().map(TurnEnergyReport::from),
-            listener_calls: calls,
-            listener_ms: seconds * 1000.0,
+            listener_calls: stats.calls,
+            listener_ms: stats.seconds * 1000.0,
+            listener_cpu_ms: stats.cpu_seconds * 1000.0,
             report_json: serde_json::to_string(r).unwrap_or_default(),
         }
     }

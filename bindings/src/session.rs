@@ -62,7 +62,7 @@ impl ChatSession {
                 stream.push(piece);
             })?;
             stream.finish();
-            Ok(GenerationReport::new(answer, &report, stream.stats.calls, stream.stats.seconds))
+            Ok(GenerationReport::new(answer, &report, stream.stats))
         })
     }
 

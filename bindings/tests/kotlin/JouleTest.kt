@@ -182,13 +182,18 @@ class JouleTest {
         }
     }
 
+    /**
+     * A listener that throws makes uniffi panic inside Rust (the callback has no error
+     * type): the panic guard turns it into `Internal`, nothing crashes, the session lives on.
+     */
     @Test
     fun aThrowingListenerBecomesInternalAndTheSessionLivesOn() {
         engine.newSession().use { session ->
             val thrower = object : TokenListener {
                 override fun onText(text: String) = throw IllegalStateException("listener bug")
             }
-            assertThrows<JouleException.Internal> { session.send(prompt, short(), thrower) }
+            val e = assertThrows<JouleException.Internal> { session.send(prompt, short(), thrower) }
+            assertTrue(e.message!!.contains("send panicked"), e.message)
             assertEquals(StopCause.MAX_TOKENS, session.send(prompt, short(4u)).stopReason)
         }
     }
@@ -302,7 +307,9 @@ class JouleTest {
      * What the listener costs per generated token, measured in Rust around each call (JNA's
      * upcall, lifting the text, the Kotlin body). The first turns run while the JVM still
      * interprets JNA's callback path; an app streams for much longer, so three turns warm it
-     * up and the next three are measured.
+     * up and the next three are measured. The bound is checked on the calling thread's CPU
+     * time: on a shared machine the wall clock also counts waiting for a core that another
+     * process holds (both are printed).
      */
     @Test
     fun callbackOverheadIsUnderOnePercentOfDecode() {
@@ -311,7 +318,8 @@ class JouleTest {
             val noop = object : TokenListener {
                 override fun onText(text: String) {}
             }
-            var listenerMs = 0.0
+            var wallMs = 0.0
+            var cpuMs = 0.0
             var decodeMs = 0.0
             var calls = 0uL
             var tokens = 0uL
@@ -319,20 +327,23 @@ class JouleTest {
                 session.reset()
                 val r = session.send(story, short(128u), noop)
                 println(String.format(
-                    "turn %d: listener %.3f ms in %d calls, decode %.1f ms, %d tokens",
-                    turn, r.listenerMs, r.listenerCalls.toLong(), r.decodeMs, r.generatedTokens.toLong()))
+                    "turn %d: listener %.3f ms wall, %.3f ms CPU in %d calls; decode %.1f ms, %d tokens",
+                    turn, r.listenerMs, r.listenerCpuMs, r.listenerCalls.toLong(), r.decodeMs, r.generatedTokens.toLong()))
                 if (turn > 3) {
-                    listenerMs += r.listenerMs
+                    wallMs += r.listenerMs
+                    cpuMs += r.listenerCpuMs
                     decodeMs += r.decodeMs
                     calls += r.listenerCalls
                     tokens += r.generatedTokens
                 }
             }
-            val share = listenerMs / decodeMs
+            val share = cpuMs / decodeMs
             println(String.format(
-                "callback overhead: %.3f ms in %d calls over %.1f ms of decode (%d tokens): %.3f%% of decode, %.1f us per token",
-                listenerMs, calls.toLong(), decodeMs, tokens.toLong(), 100 * share, listenerMs * 1000.0 / tokens.toDouble()))
+                "callback overhead: %d calls for %d tokens over %.1f ms of decode; CPU %.3f ms = %.1f us per token = %.3f%% of decode; wall %.3f ms = %.1f us per token = %.3f%% of decode",
+                calls.toLong(), tokens.toLong(), decodeMs, cpuMs, cpuMs * 1000.0 / tokens.toDouble(), 100 * share,
+                wallMs, wallMs * 1000.0 / tokens.toDouble(), 100 * wallMs / decodeMs))
             assertTrue(calls >= 3uL && tokens >= 300uL, "$calls calls, $tokens tokens")
+            assertTrue(cpuMs > 0.0 && cpuMs <= wallMs * 1.05 + 0.1, "CPU $cpuMs ms, wall $wallMs ms")
             assertTrue(share < 0.01, "callbacks took ${100 * share}% of decode")
         }
     }
