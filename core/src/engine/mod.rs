@@ -3,6 +3,8 @@
 //! continuations teacher-forced.
 
 pub mod bench;
+pub mod energy_bench;
+mod history;
 mod model_dir;
 mod options;
 mod report;
@@ -20,6 +22,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use energy_bench::{EnergyBenchConfig, EnergyBenchResult, run_energy_bench};
+pub use history::{HISTORY_VERSION, History};
 pub use model_dir::{DEFAULT_MODEL_FILE, MODEL_DIR_ENV, model_dir, model_file};
 pub use options::{
     DEFAULT_BATCH, DEFAULT_MAX_CONTEXT, DEFAULT_MAX_TOKENS, EngineOptions, MAX_THREADS, Precision,
