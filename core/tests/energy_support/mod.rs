@@ -220,8 +220,11 @@ pub fn rapl_counter(
 /// races the meter, so no verdict depends on how busy the machine is.
 pub struct Sim {
     pub clock: joule_core::energy::ManualClock,
-    steps: std::cell::RefCell<Vec<Box<dyn FnMut(f64)>>>,
+    steps: std::cell::RefCell<Vec<StepFn>>,
 }
+
+/// Rewrites a simulated sensor for a new simulated time (seconds).
+type StepFn = Box<dyn FnMut(f64)>;
 
 impl Default for Sim {
     fn default() -> Self {
