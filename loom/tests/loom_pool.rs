@@ -114,3 +114,17 @@ fn a_required_job_after_a_dynamic_one_reaches_every_thread() {
         run_required(&pool, 2);
     });
 }
+
+#[test]
+fn two_workers_share_a_dynamic_job_then_a_required_one() {
+    // Three threads: two workers race each other as well as the caller. Preemption bound
+    // 1 (3.7 s); bound 2 exceeds loom's default branch limit and, with the limit raised
+    // to 20,000, did not finish in 6 min 40 s (RELIABILITY.md).
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(1);
+    builder.check(|| {
+        let pool = ThreadPool::new(3).expect("pool");
+        run_dynamic(&pool, 2);
+        run_required(&pool, 2);
+    });
+}
