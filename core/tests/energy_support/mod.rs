@@ -1,18 +1,17 @@
-//! Shared fixtures for the energy tests: temporary sysfs trees, files rewritten on a
-//! schedule by a background thread, and a scriptable platform probe.
+//! Shared fixtures for the energy tests: temporary sysfs trees, a simulation on a manual
+//! clock that rewrites them as the test moves time (`Sim`), and a scriptable platform
+//! probe.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use joule_core::energy::{EnergyConfig, EnergySource, PlatformProbe, ProbeReading};
 
-/// Serializes the timing-sensitive tests of one binary: the simulated sensors are files a
-/// thread rewrites every few milliseconds, and a starved writer thread makes the simulated
-/// sensor itself late, which no meter can see through.
+/// Serializes the tests of one binary that measure this process's CPU time (the estimate
+/// backend), so that another test's work is not counted in their windows.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -68,49 +67,6 @@ pub fn battery(root: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
         std::fs::write(dir.join(file), format!("{value}\n")).unwrap();
     }
     dir
-}
-
-/// A thread calling `tick(seconds since start)` every `period` until dropped.
-pub struct Writer {
-    pub start: Instant,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Writer {
-    pub fn spawn(period: Duration, mut tick: impl FnMut(f64) + Send + 'static) -> Self {
-        let start = Instant::now();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = Arc::clone(&stop);
-        let handle = std::thread::spawn(move || {
-            let mut next = start;
-            while !thread_stop.load(Ordering::Relaxed) {
-                tick(start.elapsed().as_secs_f64());
-                next += period;
-                let now = Instant::now();
-                if next > now {
-                    std::thread::sleep(next - now);
-                } else {
-                    next = now;
-                }
-            }
-        });
-        Writer { start, stop, handle: Some(handle) }
-    }
-
-    /// Seconds since the writer started.
-    pub fn elapsed_at(&self, instant: Instant) -> f64 {
-        instant.duration_since(self.start).as_secs_f64()
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.handle.take() {
-            handle.join().unwrap();
-        }
-    }
 }
 
 /// Configuration for a simulated tree with fast polling.
@@ -196,22 +152,6 @@ pub fn timed_window(meter: &joule_core::energy::EnergyMeter, name: &str, hold: D
     let reading = meter.end(window).unwrap();
     let d = Instant::now();
     Timed { reading, begin: midpoint(a, b), end: midpoint(c, d) }
-}
-
-/// A thread advancing a simulated RAPL counter: `energy_j(t)` joules after `t` seconds,
-/// added to `offset_uj` and wrapped at `max_range_uj`, rewritten every `period`.
-pub fn rapl_counter(
-    zone: &Path,
-    period: Duration,
-    offset_uj: u64,
-    max_range_uj: u64,
-    energy_j: impl Fn(f64) -> f64 + Send + 'static,
-) -> Writer {
-    let path = zone.join("energy_uj");
-    Writer::spawn(period, move |t| {
-        let total = offset_uj as u128 + (energy_j(t) * 1e6).round() as u128;
-        write_atomic(&path, &format!("{}\n", total % max_range_uj as u128));
-    })
 }
 
 /// A simulation on a [`ManualClock`](joule_core::energy::ManualClock): the test moves
