@@ -16,7 +16,7 @@ use sync::thread::JoinHandle;
 use sync::{Arc, Condvar, Mutex, spin_loop, thread, yield_now};
 
 /// The pool's synchronisation primitives: std's, or loom's when the pool is checked by
-/// the loom model checker (`RUSTFLAGS="--cfg loom"`, see `tests/loom_pool.rs`).
+/// the loom model checker (`--cfg loom`, only in the loom/ crate: `scripts/test-loom`).
 mod sync {
     #[cfg(loom)]
     pub use loom::{
@@ -145,7 +145,13 @@ impl ThreadPool {
         shared.closed.store(false, Ordering::SeqCst);
         shared.job.store(slot as *const _ as *mut _, Ordering::SeqCst);
         shared.epoch.store(epoch + 2, Ordering::SeqCst);
-        if shared.sleepers.load(Ordering::SeqCst) > 0 {
+        // A read-modify-write, not a load: with the worker's own RMW on `sleepers` (made
+        // before it checks the epoch and sleeps), either that worker sees the new epoch
+        // or this RMW sees the worker, so no wake-up is lost. A plain SeqCst load gives
+        // the same guarantee only through the single total order of SeqCst operations,
+        // which acquire/release reasoning (and loom, which models SeqCst as AcqRel)
+        // cannot rely on.
+        if shared.sleepers.fetch_add(0, Ordering::SeqCst) > 0 {
             let _l = shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
             shared.wake.notify_all();
         }
@@ -154,6 +160,13 @@ impl ThreadPool {
             wait_until(|| shared.done.load(Ordering::Acquire) >= n - 1);
         } else {
             shared.closed.store(true, Ordering::SeqCst);
+            // As for `sleepers` above: this RMW on `active` and a worker's increment of it
+            // (made before it reads `closed`) are ordered one way or the other, so either
+            // the worker sees the job closed or the wait below counts it. With a plain
+            // load, a worker could read `closed == false` after the caller read
+            // `active == 0` (allowed under acquire/release; loom finds it) and run a job
+            // whose closure is gone.
+            shared.active.fetch_add(0, Ordering::SeqCst);
             wait_until(|| shared.active.load(Ordering::SeqCst) == 0);
         }
         shared.job.store(std::ptr::null_mut(), Ordering::Relaxed);
@@ -246,7 +259,11 @@ fn worker_loop(shared: &Shared, index: usize) {
             if (e != seen && e.is_multiple_of(2)) || shared.shutdown.load(Ordering::Relaxed) {
                 break;
             }
-            if spin_start.elapsed() < SPIN_BEFORE_SLEEP {
+            // An odd epoch is a publication in progress, done within nanoseconds unless
+            // the caller was descheduled: wait for it with the spin hint (a yield under
+            // loom) rather than going round the sleep lock, which never sleeps on an odd
+            // epoch and would only busy-loop on the lock without yielding.
+            if !e.is_multiple_of(2) || spin_start.elapsed() < SPIN_BEFORE_SLEEP {
                 spin_loop();
                 continue;
             }

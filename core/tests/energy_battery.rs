@@ -1,29 +1,30 @@
 //! Battery backend against simulated power_supply trees: power_now, current × voltage with
 //! both vendor sign conventions, energy and charge counters, charging and external power,
-//! and supplies that cannot be read.
+//! and supplies that cannot be read. Everything runs on a simulated clock (`Sim`): the
+//! gauges are rewritten and sampled as the test moves time, so machine load changes nothing.
 
 mod energy_support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+const STEP: Duration = Duration::from_millis(5);
 
 use energy_support::*;
 use joule_core::energy::{EnergyMeter, EnergySource, Method, SourceKind};
 
 #[test]
 fn constant_power_now_within_one_percent() {
-    let _serial = serial();
     let tree = TempTree::new("bat-constant");
     battery(&tree.root, "BAT0", &[("status", "Discharging"), ("power_now", "4200000")]);
     // A mains adapter that is offline is not a battery and is ignored.
     let ac = tree.root.join("class/power_supply/AC");
     std::fs::create_dir_all(&ac).unwrap();
     std::fs::write(ac.join("type"), "Mains\n").unwrap();
-    let meter = EnergyMeter::new(config(EnergySource::Auto, &tree.root)).unwrap();
+    let sim = Sim::new();
+    let meter = EnergyMeter::new(sim.config(EnergySource::Auto, &tree.root)).unwrap();
     assert_eq!(meter.source_kind(), SourceKind::Battery);
-    let timed = timed_window(&meter, "constant", Duration::from_millis(800));
-    let r = &timed.reading;
-    let truth = 4.2 * (timed.end - timed.begin).as_secs_f64();
+    let r = &sim.window(&meter, "constant", 0.8, STEP);
+    let truth = 4.2 * 0.8;
     assert_eq!(r.method, Method::Measured);
     assert_close(r.joules, truth, 0.01, "joules");
     assert_close(r.components["battery"], r.joules, 1e-12, "battery component");
@@ -54,41 +55,41 @@ fn integrate_steps(steps: &[(f64, f64)], a: f64, b: f64) -> f64 {
 
 #[test]
 fn stepped_current_times_voltage_within_one_percent() {
-    let _serial = serial();
     let tree = TempTree::new("bat-stepped");
     let dir = battery(
         &tree.root,
         "BAT0",
         &[("status", "Discharging"), ("current_now", "-800000"), ("voltage_now", "3900000")],
     );
-    // The truth is what the simulated gauge actually showed, and from when: a late write
-    // by a starved writer thread must not count against the meter.
-    let shown = Arc::new(Mutex::new(vec![(f64::NEG_INFINITY, 0.8 * 3.9)]));
-    let log = Arc::clone(&shown);
-    let writer = Writer::spawn(Duration::from_millis(1), move |t| {
+    // The truth is what the simulated gauge showed, and from when (it is rewritten as the
+    // simulated clock moves, 1 ms at a time).
+    let shown = std::rc::Rc::new(std::cell::RefCell::new(vec![(f64::NEG_INFINITY, 0.8 * 3.9)]));
+    let log = std::rc::Rc::clone(&shown);
+    let sim = Sim::new();
+    sim.on_step(move |t| {
         let (amps, volts) = stepped_power(t);
-        let mut log = log.lock().unwrap();
+        let mut log = log.borrow_mut();
         if log.last().is_some_and(|&(_, watts)| watts != amps * volts) {
             write_atomic(&dir.join("voltage_now"), &format!("{}\n", (volts * 1e6).round() as i64));
             write_atomic(&dir.join("current_now"), &format!("{}\n", -(amps * 1e6).round() as i64));
             log.push((t, amps * volts));
         }
     });
-    let mut cfg = config(EnergySource::Battery, &tree.root);
-    cfg.sample_interval = Duration::from_millis(2);
+    let mut cfg = sim.config(EnergySource::Battery, &tree.root);
+    cfg.sample_interval = Duration::from_millis(1);
     let meter = EnergyMeter::new(cfg).unwrap();
-    let timed = timed_window(&meter, "stepped", Duration::from_millis(1300));
-    let steps = shown.lock().unwrap().clone();
+    let (a, window) = (sim.t(), meter.begin("stepped"));
+    sim.run(&meter, 1.3, Duration::from_millis(1));
+    let (b, r) = (sim.t(), meter.end(window).unwrap());
+    let steps = shown.borrow().clone();
     assert!(steps.len() >= 6, "the power should have stepped several times: {steps:?}");
-    let truth =
-        integrate_steps(&steps, writer.elapsed_at(timed.begin), writer.elapsed_at(timed.end));
-    assert_close(timed.reading.joules, truth, 0.01, "stepped joules");
-    assert!(timed.reading.source.description.contains("current_now × voltage_now"));
+    let truth = integrate_steps(&steps, a, b);
+    assert_close(r.joules, truth, 0.01, "stepped joules");
+    assert!(r.source.description.contains("current_now × voltage_now"));
 }
 
 #[test]
 fn negative_and_positive_discharge_conventions_both_give_positive_energy() {
-    let _serial = serial();
     let mut readings = Vec::new();
     for (tag, current) in [("neg", "-1000000"), ("pos", "1000000")] {
         let tree = TempTree::new(&format!("bat-sign-{tag}"));
@@ -97,8 +98,9 @@ fn negative_and_positive_discharge_conventions_both_give_positive_energy() {
             "BAT0",
             &[("status", "Discharging"), ("current_now", current), ("voltage_now", "4000000")],
         );
-        let meter = EnergyMeter::new(config(EnergySource::Battery, &tree.root)).unwrap();
-        let discharging = timed_window(&meter, "discharging", Duration::from_millis(300)).reading;
+        let sim = Sim::new();
+        let meter = EnergyMeter::new(sim.config(EnergySource::Battery, &tree.root)).unwrap();
+        let discharging = sim.window(&meter, "discharging", 0.3, STEP);
         assert_close(
             discharging.joules,
             4.0 * discharging.duration_s,
@@ -107,7 +109,7 @@ fn negative_and_positive_discharge_conventions_both_give_positive_energy() {
         );
         // With the status gone vague, the convention learned while discharging still holds.
         write_atomic(&dir.join("status"), "Unknown\n");
-        let unknown = timed_window(&meter, "unknown", Duration::from_millis(300)).reading;
+        let unknown = sim.window(&meter, "unknown", 0.3, STEP);
         assert_close(
             unknown.joules,
             4.0 * unknown.duration_s,
@@ -121,28 +123,28 @@ fn negative_and_positive_discharge_conventions_both_give_positive_energy() {
 
 #[test]
 fn charging_is_flagged_and_auto_will_not_use_a_charging_battery() {
-    let _serial = serial();
     let tree = TempTree::new("bat-charging");
     let dir = battery(
         &tree.root,
         "BAT0",
         &[("status", "Discharging"), ("current_now", "-500000"), ("voltage_now", "4100000")],
     );
-    let meter = EnergyMeter::new(config(EnergySource::Battery, &tree.root)).unwrap();
-    let before = timed_window(&meter, "unplugged", Duration::from_millis(200)).reading;
+    let sim = Sim::new();
+    let meter = EnergyMeter::new(sim.config(EnergySource::Battery, &tree.root)).unwrap();
+    let before = sim.window(&meter, "unplugged", 0.2, STEP);
     assert!(!before.quality.charging);
 
     // Plugged in mid-window: Android convention, positive current flows into the battery.
     let window = meter.begin("plugged in");
-    std::thread::sleep(Duration::from_millis(100));
+    sim.run(&meter, 0.1, STEP);
     write_atomic(&dir.join("status"), "Charging\n");
     write_atomic(&dir.join("current_now"), "1500000\n");
-    std::thread::sleep(Duration::from_millis(200));
+    sim.run(&meter, 0.2, STEP);
     let r = meter.end(window).unwrap();
     assert!(r.quality.charging, "{:?}", r.quality);
 
     // Entirely while charging, the battery gains energy: net drain is negative.
-    let charging = timed_window(&meter, "charging", Duration::from_millis(300)).reading;
+    let charging = sim.window(&meter, "charging", 0.3, STEP);
     assert!(charging.quality.charging);
     assert_close(
         charging.joules,
@@ -158,13 +160,12 @@ fn charging_is_flagged_and_auto_will_not_use_a_charging_battery() {
     assert!(reason.reason.contains("external power (status Charging)"), "{}", reason.reason);
 
     write_atomic(&dir.join("status"), "Full\n");
-    let full = timed_window(&meter, "full", Duration::from_millis(100)).reading;
+    let full = sim.window(&meter, "full", 0.1, STEP);
     assert!(full.quality.on_external_power && !full.quality.charging, "{:?}", full.quality);
 }
 
 #[test]
 fn energy_and_charge_counters_within_one_percent() {
-    let _serial = serial();
     // energy_now falls at 3 W (µWh), charge_counter at 0.75 A (µAh) × 4 V; gauges update at 20 Hz.
     let tree = TempTree::new("bat-counters");
     let energy_dir =
@@ -175,27 +176,26 @@ fn energy_and_charge_counters_within_one_percent() {
         "battery",
         &[("status", "Discharging"), ("charge_counter", "3000000"), ("voltage_now", "4000000")],
     );
-    let _writers = [
-        Writer::spawn(Duration::from_millis(50), move |t| {
-            let microwatt_hours = 40_000_000.0 - 3.0 * t / 3.6e-3;
-            write_atomic(
-                &energy_dir.join("energy_now"),
-                &format!("{}\n", microwatt_hours.round() as i64),
-            );
-        }),
-        Writer::spawn(Duration::from_millis(50), move |t| {
-            let microamp_hours = 3_000_000.0 - 0.75 * t / 3.6e-3;
-            write_atomic(
-                &charge_dir.join("charge_counter"),
-                &format!("{}\n", microamp_hours.round() as i64),
-            );
-        }),
-    ];
+    // The gauges show the value of the last 50 ms tick of the simulated clock.
+    let gauge_time = |t: f64| (t / 0.05 + 1e-9).floor() * 0.05;
+    let sim = Sim::new();
+    sim.on_step(move |t| {
+        let microwatt_hours = 40_000_000.0 - 3.0 * gauge_time(t) / 3.6e-3;
+        write_atomic(
+            &energy_dir.join("energy_now"),
+            &format!("{}\n", microwatt_hours.round() as i64),
+        );
+        let microamp_hours = 3_000_000.0 - 0.75 * gauge_time(t) / 3.6e-3;
+        write_atomic(
+            &charge_dir.join("charge_counter"),
+            &format!("{}\n", microamp_hours.round() as i64),
+        );
+    });
     for root in [&tree.root, &tree2.root] {
-        let meter = EnergyMeter::new(config(EnergySource::Battery, root)).unwrap();
+        let meter = EnergyMeter::new(sim.config(EnergySource::Battery, root)).unwrap();
         // Let the meter see a few gauge updates first, as it would during a run.
-        std::thread::sleep(Duration::from_millis(200));
-        let r = timed_window(&meter, "counter", Duration::from_millis(1000)).reading;
+        sim.run(&meter, 0.2, STEP);
+        let r = sim.window(&meter, "counter", 1.0, STEP);
         assert_close(r.joules, 3.0 * r.duration_s, 0.01, &r.source.description);
         assert!(!r.quality.sensor_too_slow_for_window, "{:?}", r.quality);
     }
@@ -203,7 +203,6 @@ fn energy_and_charge_counters_within_one_percent() {
 
 #[test]
 fn unusable_batteries_fall_back_with_reasons() {
-    let _serial = serial();
     let tree = TempTree::new("bat-missing");
     battery(&tree.root, "BAT0", &[("status", "Discharging")]);
     battery(
@@ -234,8 +233,9 @@ fn unusable_batteries_fall_back_with_reasons() {
             ("voltage_now", "4000000"),
         ],
     );
-    let meter = EnergyMeter::new(config(EnergySource::Auto, &tree.root)).unwrap();
+    let sim = Sim::new();
+    let meter = EnergyMeter::new(sim.config(EnergySource::Auto, &tree.root)).unwrap();
     assert_eq!(meter.source_kind(), SourceKind::Battery);
-    let r = timed_window(&meter, "cv", Duration::from_millis(300)).reading;
+    let r = sim.window(&meter, "cv", 0.3, STEP);
     assert_close(r.joules, 2.0 * r.duration_s, 0.01, "current × voltage after garbage power_now");
 }

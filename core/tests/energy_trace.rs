@@ -1,20 +1,20 @@
 //! External power-monitor traces: synthetic CSVs whose true joules are known in closed
-//! form, integrated over wall-clock windows that start and end between samples.
+//! form, integrated over wall-clock windows that start and end between samples. The meter
+//! tests run on a simulated clock (`Sim`): the trace's timestamps, the monitor's appends and
+//! the window edges are all on it, so machine load changes nothing.
 
 mod energy_support;
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use energy_support::*;
 use joule_core::energy::{
     EnergyConfig, EnergyError, EnergyMeter, EnergySource, Method, PowerTrace, SourceKind,
 };
 
-fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
-}
+const STEP: Duration = Duration::from_millis(5);
 
 /// Writes a CSV with `header`, sampling `row(t)` every `step` seconds over [from, to].
 fn write_trace(
@@ -58,19 +58,21 @@ fn power_column_over_windows_between_samples() {
 
 #[test]
 fn stepped_power_trace_through_the_meter_within_one_percent() {
-    let _serial = serial();
     let tree = TempTree::new("trace-stepped");
     let path = tree.root.join("monitor.csv");
-    let now = unix_now();
+    let sim = Sim::new();
+    let now = sim.unix_s();
     let step_at = now + 0.15;
     // 3 W, then 6 W from `step_at`, sampled every millisecond by the monitor.
     let power = move |t: f64| if t < step_at { 3.0 } else { 6.0 };
     write_trace(&path, "time,power_mw", now - 1.0, now + 3.0, 0.001, |t| {
         format!("{}", power(t) * 1000.0)
     });
-    let meter = EnergyMeter::new(config(EnergySource::Trace(path.clone()), &tree.root)).unwrap();
+    let meter =
+        EnergyMeter::new(sim.config(EnergySource::Trace(path.clone()), &tree.root)).unwrap();
     assert_eq!(meter.method(), Method::Measured);
-    let r = timed_window(&meter, "stepped", Duration::from_millis(300)).reading;
+    sim.run(&meter, 0.01, STEP);
+    let r = sim.window(&meter, "stepped", 0.3, STEP);
     let (a, b) = (r.source.window.start_unix_s, r.source.window.end_unix_s);
     assert!(a < step_at && step_at < b, "the window must contain the step");
     let truth = 3.0 * (step_at - a) + 6.0 * (b - step_at);
@@ -83,10 +85,10 @@ fn stepped_power_trace_through_the_meter_within_one_percent() {
 
 #[test]
 fn current_and_voltage_columns() {
-    let _serial = serial();
     let tree = TempTree::new("trace-iv");
     let path = tree.root.join("monitor.csv");
-    let now = unix_now();
+    let sim = Sim::new();
+    let now = sim.unix_s();
     // 500 mA constant, voltage falling linearly from 4.2 V at 0.02 V/s: power is linear.
     let volts = move |t: f64| 4.2 - 0.02 * (t - now);
     write_trace(
@@ -97,8 +99,9 @@ fn current_and_voltage_columns() {
         0.0137,
         |t| format!("500,{:.9},main", volts(t)),
     );
-    let meter = EnergyMeter::new(config(EnergySource::Trace(path), &tree.root)).unwrap();
-    let r = timed_window(&meter, "iv", Duration::from_millis(250)).reading;
+    let meter = EnergyMeter::new(sim.config(EnergySource::Trace(path), &tree.root)).unwrap();
+    sim.run(&meter, 0.02, STEP);
+    let r = sim.window(&meter, "iv", 0.25, STEP);
     let (a, b) = (r.source.window.start_unix_s, r.source.window.end_unix_s);
     let truth = 0.5 * (4.2 * (b - a) - 0.01 * ((b - now).powi(2) - (a - now).powi(2)));
     assert_close(r.joules, truth, 1e-6, "current × voltage trace");
@@ -106,24 +109,24 @@ fn current_and_voltage_columns() {
 
 #[test]
 fn overlapping_windows_each_get_their_own_interval() {
-    let _serial = serial();
     let tree = TempTree::new("trace-overlap");
     let path = tree.root.join("monitor.csv");
-    let now = unix_now();
+    let sim = Sim::new();
+    let now = sim.unix_s();
     // Power rising 1 W per second from 2 W.
     write_trace(&path, "t,w", now - 1.0, now + 3.0, 0.01, |t| format!("{:.9}", 2.0 + (t - now)));
     let exact = |a: f64, b: f64| 2.0 * (b - a) + 0.5 * ((b - now).powi(2) - (a - now).powi(2));
-    let meter = EnergyMeter::new(config(EnergySource::Trace(path), &tree.root)).unwrap();
+    let meter = EnergyMeter::new(sim.config(EnergySource::Trace(path), &tree.root)).unwrap();
     let outer = meter.begin("outer");
-    std::thread::sleep(Duration::from_millis(60));
+    sim.run(&meter, 0.06, STEP);
     let inner = meter.begin("inner");
-    std::thread::sleep(Duration::from_millis(60));
+    sim.run(&meter, 0.06, STEP);
     let staggered = meter.begin("staggered");
-    std::thread::sleep(Duration::from_millis(60));
+    sim.run(&meter, 0.06, STEP);
     let inner = meter.end(inner).unwrap();
-    std::thread::sleep(Duration::from_millis(60));
+    sim.run(&meter, 0.06, STEP);
     let outer = meter.end(outer).unwrap();
-    std::thread::sleep(Duration::from_millis(60));
+    sim.run(&meter, 0.06, STEP);
     let staggered = meter.end(staggered).unwrap();
     for r in [&outer, &inner, &staggered] {
         let (a, b) = (r.source.window.start_unix_s, r.source.window.end_unix_s);
@@ -137,22 +140,26 @@ fn overlapping_windows_each_get_their_own_interval() {
 
 #[test]
 fn trace_still_being_written_is_followed() {
-    let _serial = serial();
     let tree = TempTree::new("trace-live");
     let path = tree.root.join("live.csv");
     std::fs::write(&path, "timestamp,power_w\n").unwrap();
     let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
-    // The monitor writes 5 W samples every 5 ms, each line in two pieces.
-    let _monitor = Writer::spawn(Duration::from_millis(5), move |_| {
-        let t = unix_now();
-        file.write_all(format!("{t:.6},").as_bytes()).unwrap();
-        file.flush().unwrap();
-        file.write_all(b"5.0\n").unwrap();
+    // The monitor writes 5 W samples every 5 ms (at each step of the simulated clock),
+    // each line in two pieces, the second only at the next step.
+    let sim = Sim::new();
+    let start = sim.unix_s();
+    let mut first = true;
+    sim.on_step(move |t| {
+        if !first {
+            file.write_all(b"5.0\n").unwrap();
+        }
+        first = false;
+        file.write_all(format!("{:.6},", start + t).as_bytes()).unwrap();
         file.flush().unwrap();
     });
-    std::thread::sleep(Duration::from_millis(50));
-    let meter = EnergyMeter::new(config(EnergySource::Trace(path), &tree.root)).unwrap();
-    let r = timed_window(&meter, "live", Duration::from_millis(400)).reading;
+    sim.advance(0.05, STEP);
+    let meter = EnergyMeter::new(sim.config(EnergySource::Trace(path), &tree.root)).unwrap();
+    let r = sim.window(&meter, "live", 0.4, STEP);
     assert!(r.quality.coverage > 0.9, "coverage {}", r.quality.coverage);
     assert_close(
         r.joules,
@@ -165,10 +172,10 @@ fn trace_still_being_written_is_followed() {
 
 #[test]
 fn gaps_garbage_and_missing_traces() {
-    let _serial = serial();
     let tree = TempTree::new("trace-bad");
     let path = tree.root.join("short.csv");
-    let now = unix_now();
+    let sim = Sim::new();
+    let now = sim.unix_s();
     // Ends 0.1 s from now; a garbage line is appended while the window is open.
     let mut text = String::from("time,power_w\n");
     for k in 0..=110 {
@@ -176,11 +183,12 @@ fn gaps_garbage_and_missing_traces() {
         text.push_str(&format!("{t:.6},4\n"));
     }
     std::fs::write(&path, text).unwrap();
-    let meter = EnergyMeter::new(config(EnergySource::Trace(path.clone()), &tree.root)).unwrap();
+    let meter =
+        EnergyMeter::new(sim.config(EnergySource::Trace(path.clone()), &tree.root)).unwrap();
     let window = meter.begin("gap");
     let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
     file.write_all(b"not,a,row\n").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    sim.run(&meter, 0.3, STEP);
     let r = meter.end(window).unwrap();
     assert_eq!(r.quality.sensor_errors, 1);
     let error = r.quality.last_sensor_error.as_deref().unwrap();
@@ -216,10 +224,10 @@ fn gaps_garbage_and_missing_traces() {
 
 #[test]
 fn baseline_from_a_trace_even_one_written_after_the_fact() {
-    let _serial = serial();
     let tree = TempTree::new("trace-baseline");
     // 1 W idle until `busy_from`, then 4 W.
-    let now = unix_now();
+    let sim = Sim::new();
+    let now = sim.unix_s();
     let busy_from = now + 0.3;
     let power = move |t: f64| if t < busy_from { 1.0 } else { 4.0 };
     let complete = tree.root.join("complete.csv");
@@ -235,7 +243,7 @@ fn baseline_from_a_trace_even_one_written_after_the_fact() {
         let cfg = EnergyConfig {
             baseline_s: 0.1,
             subtract_baseline: true,
-            ..config(EnergySource::Trace(path.clone()), &tree.root)
+            ..sim.config(EnergySource::Trace(path.clone()), &tree.root)
         };
         meters.push(EnergyMeter::new(cfg).unwrap());
     }
@@ -250,12 +258,11 @@ fn baseline_from_a_trace_even_one_written_after_the_fact() {
         .write_all(format!("{rows}\n").as_bytes())
         .unwrap();
 
-    let wait = busy_from + 0.01 - unix_now();
-    if wait > 0.0 {
-        std::thread::sleep(Duration::from_secs_f64(wait));
-    }
+    let wait = busy_from + 0.01 - sim.unix_s();
+    assert!(wait > 0.0, "the two baselines end before the busy period");
+    sim.advance(wait, Duration::from_secs_f64(wait));
     for meter in &meters {
-        let r = timed_window(meter, "busy", Duration::from_millis(200)).reading;
+        let r = sim.window(meter, "busy", 0.2, STEP);
         let baseline = r.source.baseline.clone().expect("baseline known by now");
         assert_close(baseline.watts, 1.0, 1e-4, "baseline watts");
         assert!(r.quality.baseline_subtracted);

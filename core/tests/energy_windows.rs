@@ -1,11 +1,14 @@
 //! Meter-level behaviour over a scripted platform probe: overlapping windows, the idle
 //! baseline, thermal and charging flags, the sampling thread's lifetime, and the stable
-//! serialized form of a reading.
+//! serialized form of a reading. Tests whose verdict depends on when samples are taken run
+//! on a simulated clock (`Sim`), so a busy machine cannot change it.
 
 mod energy_support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+const STEP: Duration = Duration::from_millis(2);
 
 use energy_support::*;
 use joule_core::energy::{
@@ -16,58 +19,45 @@ use joule_core::energy::{
 fn probe_config(probe: &Arc<TestProbe>) -> EnergyConfig {
     let tree_root = std::env::temp_dir().join("joule-energy-no-such-sysfs");
     let probe: Arc<dyn PlatformProbe> = probe.clone();
-    EnergyConfig {
-        sample_interval: Duration::from_millis(2),
-        ..config(EnergySource::Platform(probe), &tree_root)
-    }
+    EnergyConfig { sample_interval: STEP, ..config(EnergySource::Platform(probe), &tree_root) }
 }
 
-/// ∫ of the step function `steps` (instant it took effect, watts) over [a, b].
-fn integrate_steps(steps: &[(Instant, f64)], a: Instant, b: Instant) -> f64 {
-    let mut joules = 0.0;
-    for (i, &(from, watts)) in steps.iter().enumerate() {
-        let until = steps.get(i + 1).map_or(b, |next| next.0.min(b));
-        let from = from.max(a);
-        if until > from {
-            joules += watts * (until - from).as_secs_f64();
-        }
-    }
-    joules
+/// [`probe_config`] on the simulation's clock.
+fn sim_config(sim: &Sim, probe: &Arc<TestProbe>) -> EnergyConfig {
+    EnergyConfig { clock: Some(sim.clock.clone()), ..probe_config(probe) }
 }
 
 #[test]
 fn overlapping_windows_each_measure_their_own_interval() {
-    let _serial = serial();
     let probe = TestProbe::new(watts(2.0));
-    let meter = EnergyMeter::new(probe_config(&probe)).unwrap();
-    let mut steps = vec![(Instant::now(), 2.0)];
-    let mut set = |w: f64| {
-        probe.set(watts(w));
-        steps.push((Instant::now(), w));
+    let sim = Sim::new();
+    let meter = EnergyMeter::new(sim_config(&sim, &probe)).unwrap();
+    let run = |seconds| sim.run(&meter, seconds, STEP);
+    // 2 W until 0.35 s, 3 W until 0.80 s, then 2.5 W; the sensor changes between samples.
+    let (o0, outer) = (sim.t(), meter.begin("outer"));
+    run(0.25);
+    let (i0, inner) = (sim.t(), meter.begin("inner"));
+    run(0.1);
+    probe.set(watts(3.0));
+    run(0.15);
+    let (s0, staggered) = (sim.t(), meter.begin("staggered"));
+    run(0.15);
+    let (i1, inner) = (sim.t(), meter.end(inner).unwrap());
+    run(0.15);
+    probe.set(watts(2.5));
+    run(0.15);
+    let (o1, outer) = (sim.t(), meter.end(outer).unwrap());
+    run(0.25);
+    let (s1, staggered) = (sim.t(), meter.end(staggered).unwrap());
+    // The power the probe showed: a change made at `at` is first read at the next step.
+    let (up, down) = (0.35 + 0.002, 0.80 + 0.002);
+    let truth = |a: f64, b: f64| {
+        let part = |from: f64, until: f64, w: f64| w * (until.min(b) - from.max(a)).max(0.0);
+        part(0.0, up, 2.0) + part(up, down, 3.0) + part(down, f64::INFINITY, 2.5)
     };
-    let sleep = |ms| std::thread::sleep(Duration::from_millis(ms));
-    let (o0, outer) = (Instant::now(), meter.begin("outer"));
-    sleep(250);
-    let (i0, inner) = (Instant::now(), meter.begin("inner"));
-    sleep(100);
-    set(3.0);
-    sleep(150);
-    let (s0, staggered) = (Instant::now(), meter.begin("staggered"));
-    sleep(150);
-    let inner = meter.end(inner).unwrap();
-    let i1 = Instant::now();
-    sleep(150);
-    set(2.5);
-    sleep(150);
-    let outer = meter.end(outer).unwrap();
-    let o1 = Instant::now();
-    sleep(250);
-    let staggered = meter.end(staggered).unwrap();
-    let s1 = Instant::now();
     for (r, a, b) in [(&outer, o0, o1), (&inner, i0, i1), (&staggered, s0, s1)] {
-        // The test's instants bracket the meter's from outside by a few microseconds.
-        assert_close(r.joules, integrate_steps(&steps, a, b), 0.01, &r.name);
-        assert_close(r.duration_s, (b - a).as_secs_f64(), 0.01, &format!("{} duration", r.name));
+        assert_close(r.joules, truth(a, b), 0.01, &r.name);
+        assert_close(r.duration_s, b - a, 1e-9, &format!("{} duration", r.name));
     }
     assert_eq!(outer.source.kind, SourceKind::Platform);
     assert!(outer.sample_count > inner.sample_count);
@@ -76,20 +66,16 @@ fn overlapping_windows_each_measure_their_own_interval() {
 
 #[test]
 fn baseline_is_reported_and_subtracted_only_when_asked() {
-    let _serial = serial();
     for subtract in [true, false] {
         let probe = TestProbe::new(watts(1.0));
-        let mut cfg = probe_config(&probe);
+        let sim = Sim::new();
+        let mut cfg = sim_config(&sim, &probe);
         cfg.baseline_s = 0.3;
         cfg.subtract_baseline = subtract;
-        let created = Instant::now();
         let meter = EnergyMeter::new(cfg).unwrap();
-        assert!(
-            created.elapsed() >= Duration::from_millis(300),
-            "the baseline is measured before new returns"
-        );
+        assert_close(sim.t(), 0.3, 1e-9, "the baseline is measured before new returns");
         probe.set(watts(4.0));
-        let r = timed_window(&meter, "work", Duration::from_millis(300)).reading;
+        let r = sim.window(&meter, "work", 0.3, STEP);
         let baseline = r.source.baseline.clone().expect("baseline reported");
         assert_close(baseline.watts, 1.0, 0.01, "baseline watts");
         assert_close(baseline.measured_over_s, 0.3, 0.05, "baseline duration");
@@ -103,14 +89,15 @@ fn baseline_is_reported_and_subtracted_only_when_asked() {
 
     // Idle above the window's power: clamped to zero, with a note.
     let probe = TestProbe::new(watts(2.0));
+    let sim = Sim::new();
     let meter = EnergyMeter::new(EnergyConfig {
         baseline_s: 0.1,
         subtract_baseline: true,
-        ..probe_config(&probe)
+        ..sim_config(&sim, &probe)
     })
     .unwrap();
     probe.set(watts(0.5));
-    let r = timed_window(&meter, "below idle", Duration::from_millis(100)).reading;
+    let r = sim.window(&meter, "below idle", 0.1, STEP);
     assert_eq!(r.joules, 0.0);
     assert!(r.raw_joules > 0.0);
     assert!(r.quality.notes.iter().any(|n| n.contains("clamped to 0")), "{:?}", r.quality.notes);
@@ -118,7 +105,6 @@ fn baseline_is_reported_and_subtracted_only_when_asked() {
 
 #[test]
 fn probe_thermal_state_and_charging_are_flagged() {
-    let _serial = serial();
     let reading = |amps: f64, status, thermal| ProbeReading {
         current_a: Some(amps),
         voltage_v: Some(3.8),
@@ -127,17 +113,18 @@ fn probe_thermal_state_and_charging_are_flagged() {
         ..ProbeReading::default()
     };
     let probe = TestProbe::new(reading(-0.6, BatteryStatus::Discharging, ThermalState::Nominal));
-    let meter = EnergyMeter::new(probe_config(&probe)).unwrap();
-    let calm = timed_window(&meter, "calm", Duration::from_millis(200)).reading;
+    let sim = Sim::new();
+    let meter = EnergyMeter::new(sim_config(&sim, &probe)).unwrap();
+    let calm = sim.window(&meter, "calm", 0.2, STEP);
     assert_eq!(calm.quality.thermal_state, Some(ThermalState::Nominal));
     assert!(!calm.quality.charging);
     assert_close(calm.joules, 0.6 * 3.8 * calm.duration_s, 0.01, "probe current × voltage");
 
     let window = meter.begin("hot");
     probe.set(reading(-0.6, BatteryStatus::Discharging, ThermalState::Serious));
-    std::thread::sleep(Duration::from_millis(50));
+    sim.run(&meter, 0.05, STEP);
     probe.set(reading(0.4, BatteryStatus::Charging, ThermalState::Fair));
-    std::thread::sleep(Duration::from_millis(50));
+    sim.run(&meter, 0.05, STEP);
     let hot = meter.end(window).unwrap();
     assert_eq!(hot.quality.thermal_state, Some(ThermalState::Serious), "worst state in the window");
     assert!(hot.quality.charging);
@@ -145,11 +132,15 @@ fn probe_thermal_state_and_charging_are_flagged() {
 
 #[test]
 fn sampling_thread_stops_when_the_meter_is_dropped() {
-    let _serial = serial();
+    // The real sampling thread (no simulated clock). Load can only slow it down: the test
+    // waits for its reads with a generous deadline instead of counting them after a sleep.
     let probe = TestProbe::new(watts(1.0));
     let meter = EnergyMeter::new(probe_config(&probe)).unwrap();
-    std::thread::sleep(Duration::from_millis(50));
-    assert!(probe.reads() > 5, "the thread polls: {} reads", probe.reads());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while probe.reads() <= 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(probe.reads() > 5, "the thread polls: {} reads in 60 s", probe.reads());
     let orphan = meter.begin("outlives the meter");
     drop(meter);
     let after_drop = probe.reads();
@@ -160,7 +151,6 @@ fn sampling_thread_stops_when_the_meter_is_dropped() {
 
 #[test]
 fn failing_probe_is_skipped_by_auto_and_refused_when_asked_for() {
-    let _serial = serial();
     struct Broken;
     impl PlatformProbe for Broken {
         fn name(&self) -> String {
@@ -200,7 +190,6 @@ fn failing_probe_is_skipped_by_auto_and_refused_when_asked_for() {
 
 #[test]
 fn windows_belong_to_their_meter_and_none_measures_nothing() {
-    let _serial = serial();
     let probe = TestProbe::new(watts(1.0));
     let a = EnergyMeter::new(probe_config(&probe)).unwrap();
     let b = EnergyMeter::new(probe_config(&probe)).unwrap();
@@ -219,11 +208,11 @@ fn windows_belong_to_their_meter_and_none_measures_nothing() {
 
 #[test]
 fn reading_serializes_with_stable_snake_case_names() {
-    let _serial = serial();
     let probe = TestProbe::new(watts(2.0));
+    let sim = Sim::new();
     let meter =
-        EnergyMeter::new(EnergyConfig { baseline_s: 0.05, ..probe_config(&probe) }).unwrap();
-    let r = timed_window(&meter, "decode", Duration::from_millis(50)).reading;
+        EnergyMeter::new(EnergyConfig { baseline_s: 0.05, ..sim_config(&sim, &probe) }).unwrap();
+    let r = sim.window(&meter, "decode", 0.05, STEP);
     let json = serde_json::to_value(&r).unwrap();
     let keys = |v: &serde_json::Value| {
         let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
@@ -287,7 +276,8 @@ fn meter_and_windows_can_cross_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<EnergyMeter>();
     send_sync::<joule_core::energy::EnergyWindow>();
-    let _serial = serial();
+    // Real threads and the real clock: constant power and a sample at each window edge, so
+    // the joules match the window's own duration however late the threads run.
     let probe = TestProbe::new(watts(1.5));
     let meter = Arc::new(EnergyMeter::new(probe_config(&probe)).unwrap());
     let handles: Vec<_> = (0..4)

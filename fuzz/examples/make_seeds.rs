@@ -1,14 +1,19 @@
 //! Writes the checked-in seed corpus under fuzz/seeds/<target>/ (a few KB per target):
 //! tiny valid GGUF models of each architecture, texts for the tokenizer, real chat
-//! templates with a conversation, and power traces in each column layout.
+//! templates with a conversation, power traces in each column layout, and saved sessions
+//! in each KV cache type.
 //!
 //! Run from the repository root: cargo run --manifest-path fuzz/Cargo.toml --example make_seeds
 
 use std::fs;
 use std::path::Path;
 
+use joule_core::chat::ChatMessage;
+use joule_core::engine::session_file::SessionFile;
+use joule_core::model::kv_cache::KvType;
 use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
 use joule_core::quant::GgmlType;
+use joule_core::sampling::SamplingParams;
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
     let dir = Path::new("fuzz/seeds").join(target);
@@ -107,9 +112,45 @@ fn trace_seeds() {
     write("energy_trace", "power-window", &bytes);
 }
 
+fn session_seeds() {
+    // Saved sessions as `Engine::save_session` writes them: a conversation, sampling
+    // parameters and a small cache (2 layers, 3 used slots) in each KV cache type, plus
+    // one with an empty cache.
+    let messages = vec![
+        ChatMessage { role: "user".into(), content: "Hi! caf\u{e9}".into() },
+        ChatMessage { role: "assistant".into(), content: "Hello.\n".into() },
+    ];
+    let cases = [
+        ("f32", KvType::F32, 8u32, 3usize),
+        ("f16", KvType::F16, 8, 3),
+        ("q8_0", KvType::Q8_0, 32, 3),
+        ("empty", KvType::F16, 8, 0),
+    ];
+    for (name, kv_type, kv_dim, used) in cases {
+        let n_layers = 2u32;
+        let bytes = kv_type.row_bytes(kv_dim as usize) * 2 * used * n_layers as usize;
+        let file = SessionFile {
+            model_id: [7; 32],
+            context: 64,
+            kv_type,
+            n_layers,
+            kv_dim,
+            messages: messages.clone(),
+            sampling: SamplingParams::default(),
+            rng_state: 0x5eed,
+            next_position: used as u32 + 1,
+            tokens: (0..used as u32).map(|i| 100 + i).collect(),
+            positions: (0..used as u32).collect(),
+            kv_data: (0..bytes).map(|i| (i % 61) as u8).collect(),
+        };
+        write("session_file", name, &file.to_bytes());
+    }
+}
+
 fn main() {
     gguf_seeds();
     tokenizer_seeds();
     chat_seeds();
     trace_seeds();
+    session_seeds();
 }

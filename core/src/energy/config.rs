@@ -103,6 +103,9 @@ pub struct EnergyConfig {
     pub watts_per_core: WattsPerCoreTable,
     /// A host-supplied probe that `Auto` tries after RAPL and the sysfs battery.
     pub probe: Option<Arc<dyn PlatformProbe>>,
+    /// A simulated time base (tests): no sampling thread runs and time moves only when
+    /// the clock is advanced; see [`ManualClock`](super::ManualClock).
+    pub clock: Option<super::ManualClock>,
 }
 
 /// `JOULE_SYSFS_ROOT` if set and not empty, else `/sys`.
@@ -124,6 +127,7 @@ impl Default for EnergyConfig {
             subtract_baseline: false,
             watts_per_core: WattsPerCoreTable::builtin(),
             probe: None,
+            clock: None,
         }
     }
 }
@@ -160,6 +164,7 @@ impl std::fmt::Debug for EnergyConfig {
             .field("subtract_baseline", &self.subtract_baseline)
             .field("watts_per_core", &self.watts_per_core)
             .field("probe", &self.probe.as_ref().map(|p| p.name()))
+            .field("clock", &self.clock)
             .finish()
     }
 }

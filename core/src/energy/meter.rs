@@ -23,22 +23,81 @@ pub(crate) struct Stamp {
     pub unix_s: f64,
 }
 
-/// The meter's time base, shared by its backend.
-#[derive(Debug, Clone, Copy)]
+/// The meter's time base, shared by its backend: the system clocks, or a [`ManualClock`].
+#[derive(Debug, Clone)]
 pub(crate) struct Clock {
     epoch: Instant,
+    manual: Option<ManualClock>,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 impl Clock {
-    pub(crate) fn new() -> Self {
-        Clock { epoch: Instant::now() }
+    pub(crate) fn new(manual: Option<ManualClock>) -> Self {
+        Clock { epoch: Instant::now(), manual }
     }
 
     pub(crate) fn now(&self) -> Stamp {
-        let mono_s = self.epoch.elapsed().as_secs_f64();
-        let unix_s =
-            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        Stamp { mono_s, unix_s }
+        match &self.manual {
+            Some(manual) => {
+                let mono_s = manual.elapsed_s();
+                Stamp { mono_s, unix_s: manual.unix_start_s + mono_s }
+            }
+            None => Stamp { mono_s: self.epoch.elapsed().as_secs_f64(), unix_s: unix_now() },
+        }
+    }
+
+    /// Whether the caller moves time (then no sampling thread runs).
+    pub(crate) fn is_manual(&self) -> bool {
+        self.manual.is_some()
+    }
+
+    /// Lets `duration` pass: sleeps, or advances a manual clock.
+    fn pass(&self, duration: Duration) {
+        match &self.manual {
+            Some(manual) => manual.advance(duration),
+            None => std::thread::sleep(duration),
+        }
+    }
+}
+
+/// A clock that moves only when told to, for tests and simulations: with it a meter runs
+/// no sampling thread, and a simulated sensor is read exactly at the times the caller
+/// chooses ([`EnergyMeter::sample_now`] and every window edge), so a verdict never depends
+/// on how busy the machine is. Clones share the same time.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+    unix_start_s: f64,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ManualClock {
+    /// A clock at 0 s, whose wall-clock time starts at the present moment.
+    pub fn new() -> Self {
+        ManualClock { nanos: Arc::new(AtomicU64::new(0)), unix_start_s: unix_now() }
+    }
+
+    pub fn advance(&self, duration: Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.fetch_add(nanos, Ordering::SeqCst);
+    }
+
+    /// Seconds since the clock was made.
+    pub fn elapsed_s(&self) -> f64 {
+        self.nanos.load(Ordering::SeqCst) as f64 * 1e-9
+    }
+
+    /// The wall-clock (unix) time this clock reads now.
+    pub fn unix_s(&self) -> f64 {
+        self.unix_start_s + self.elapsed_s()
     }
 }
 
@@ -68,6 +127,8 @@ pub(crate) trait Engine: Send + Sync {
     /// Forgets window `id` without measuring it.
     fn cancel(&self, id: u64);
     fn poll_interval(&self) -> Option<Duration>;
+    /// Takes one sensor reading now (live sensors only).
+    fn sample_now(&self) {}
     /// Measures a past interval again (only backends that keep history can).
     fn replay(&self, _start: Stamp, _end: Stamp) -> Option<Measurement> {
         None
@@ -198,12 +259,12 @@ impl EnergyMeter {
     /// explicitly requested source that is unavailable, or a thread that cannot start.
     pub fn new(config: EnergyConfig) -> Result<Self, EnergyError> {
         config.validate()?;
-        let clock = Clock::new();
-        let selected = select(&config, clock)?;
+        let clock = Clock::new(config.clock.clone());
+        let selected = select(&config, clock.clone())?;
         let engine = selected.engine;
         let baseline = if config.baseline_s > 0.0 {
             let _ = engine.begin(BASELINE_WINDOW);
-            std::thread::sleep(Duration::from_secs_f64(config.baseline_s));
+            clock.pass(Duration::from_secs_f64(config.baseline_s));
             match engine.end(BASELINE_WINDOW) {
                 Some((start, end, measurement)) => {
                     let seconds = end.mono_s - start.mono_s;
@@ -235,6 +296,12 @@ impl EnergyMeter {
             next_window: AtomicU64::new(BASELINE_WINDOW + 1),
         };
         Ok(EnergyMeter { shared: Arc::new(shared), _sampler: selected.sampler })
+    }
+
+    /// Takes one sensor reading now, as the polling thread does. With a [`ManualClock`]
+    /// (no polling thread) this is how a simulation samples between window edges.
+    pub fn sample_now(&self) {
+        self.shared.engine.sample_now();
     }
 
     /// Opens a named window now. Windows may overlap and nest freely.

@@ -45,7 +45,7 @@ use std::path::PathBuf;
 pub use battery::BatteryStatus;
 pub use config::{EnergyConfig, EnergySource, SYSFS_ROOT_ENV, default_sysfs_root};
 pub use estimate::{WattsPerCore, WattsPerCoreTable};
-pub use meter::{EnergyMeter, EnergyWindow};
+pub use meter::{EnergyMeter, EnergyWindow, ManualClock};
 pub use probe::{PlatformProbe, ProbeError, ProbeReading};
 pub use reading::{
     Baseline, EnergyReading, Fallback, Method, Quality, SourceInfo, SourceKind, ThermalState,

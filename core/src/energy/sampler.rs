@@ -172,6 +172,7 @@ pub(crate) fn start(
         windows: HashMap::new(),
     };
     state.sample(clock.now().mono_s);
+    let manual = clock.is_manual();
     let core = Arc::new(LiveCore {
         clock,
         poll: poll.max(Duration::from_millis(1)),
@@ -179,6 +180,10 @@ pub(crate) fn start(
         stop: Mutex::new(false),
         wake: Condvar::new(),
     });
+    if manual {
+        // The caller moves time and asks for samples; a thread would only race it.
+        return Ok((LiveEngine { core: Arc::clone(&core) }, SamplerThread { core, handle: None }));
+    }
     let thread_core = Arc::clone(&core);
     let handle = std::thread::Builder::new()
         .name("joule-energy-sampler".to_string())
@@ -269,5 +274,9 @@ impl Engine for LiveEngine {
 
     fn poll_interval(&self) -> Option<Duration> {
         Some(self.core.poll)
+    }
+
+    fn sample_now(&self) {
+        self.core.sample_now();
     }
 }

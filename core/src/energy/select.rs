@@ -123,7 +123,7 @@ fn auto(config: &EnergyConfig, clock: Clock) -> Selected {
     let mut skipped =
         |source: SourceKind, reason: String| fallbacks.push(Fallback { source, reason });
 
-    let mut chosen = match try_rapl(config, clock) {
+    let mut chosen = match try_rapl(config, clock.clone()) {
         Ok(selected) => Some(selected),
         Err(reason) => {
             skipped(SourceKind::Rapl, reason);
@@ -131,14 +131,14 @@ fn auto(config: &EnergyConfig, clock: Clock) -> Selected {
         }
     };
     if chosen.is_none() {
-        match try_battery(config, clock, true) {
+        match try_battery(config, clock.clone(), true) {
             Ok(selected) => chosen = Some(selected),
             Err(reason) => skipped(SourceKind::Battery, reason),
         }
     }
     if chosen.is_none() {
         match &config.probe {
-            Some(probe) => match try_platform(probe, config, clock) {
+            Some(probe) => match try_platform(probe, config, clock.clone()) {
                 Ok(selected) => chosen = Some(selected),
                 Err(reason) => skipped(SourceKind::Platform, reason),
             },
@@ -153,7 +153,7 @@ fn auto(config: &EnergyConfig, clock: Clock) -> Selected {
             SourceKind::Trace,
             "trace: no trace file given (select trace:FILE to use one)".to_string(),
         );
-        match try_estimate(config, clock) {
+        match try_estimate(config, clock.clone()) {
             Ok(mut selected) => {
                 selected.notes.push(
                     "no power sensor was usable (see fell_back_from); this is an estimate"
@@ -164,7 +164,7 @@ fn auto(config: &EnergyConfig, clock: Clock) -> Selected {
             Err(reason) => skipped(SourceKind::Estimate, reason),
         }
     }
-    let mut selected = chosen.unwrap_or_else(|| none(clock, "no energy source available"));
+    let mut selected = chosen.unwrap_or_else(|| none(clock.clone(), "no energy source available"));
     selected.fallbacks = fallbacks;
     selected
 }
@@ -175,16 +175,20 @@ pub(crate) fn select(config: &EnergyConfig, clock: Clock) -> Result<Selected, En
         move |reason: String| EnergyError::SourceUnavailable { backend, reason }
     };
     match &config.source {
-        EnergySource::Auto => Ok(auto(config, clock)),
-        EnergySource::Rapl => try_rapl(config, clock).map_err(unavailable(SourceKind::Rapl)),
+        EnergySource::Auto => Ok(auto(config, clock.clone())),
+        EnergySource::Rapl => {
+            try_rapl(config, clock.clone()).map_err(unavailable(SourceKind::Rapl))
+        }
         EnergySource::Battery => {
-            try_battery(config, clock, false).map_err(unavailable(SourceKind::Battery))
+            try_battery(config, clock.clone(), false).map_err(unavailable(SourceKind::Battery))
         }
         EnergySource::Platform(probe) => {
-            try_platform(probe, config, clock).map_err(unavailable(SourceKind::Platform))
+            try_platform(probe, config, clock.clone()).map_err(unavailable(SourceKind::Platform))
         }
-        EnergySource::Trace(path) => try_trace(path, clock).map_err(unavailable(SourceKind::Trace)),
-        EnergySource::Estimate => try_estimate(config, clock)
+        EnergySource::Trace(path) => {
+            try_trace(path, clock.clone()).map_err(unavailable(SourceKind::Trace))
+        }
+        EnergySource::Estimate => try_estimate(config, clock.clone())
             .map(|mut selected| {
                 selected
                     .notes
@@ -192,6 +196,6 @@ pub(crate) fn select(config: &EnergyConfig, clock: Clock) -> Result<Selected, En
                 selected
             })
             .map_err(unavailable(SourceKind::Estimate)),
-        EnergySource::None => Ok(none(clock, "energy metering disabled")),
+        EnergySource::None => Ok(none(clock.clone(), "energy metering disabled")),
     }
 }

@@ -1,18 +1,17 @@
-//! Shared fixtures for the energy tests: temporary sysfs trees, files rewritten on a
-//! schedule by a background thread, and a scriptable platform probe.
+//! Shared fixtures for the energy tests: temporary sysfs trees, a simulation on a manual
+//! clock that rewrites them as the test moves time (`Sim`), and a scriptable platform
+//! probe.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use joule_core::energy::{EnergyConfig, EnergySource, PlatformProbe, ProbeReading};
 
-/// Serializes the timing-sensitive tests of one binary: the simulated sensors are files a
-/// thread rewrites every few milliseconds, and a starved writer thread makes the simulated
-/// sensor itself late, which no meter can see through.
+/// Serializes the tests of one binary that measure this process's CPU time (the estimate
+/// backend), so that another test's work is not counted in their windows.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -68,49 +67,6 @@ pub fn battery(root: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
         std::fs::write(dir.join(file), format!("{value}\n")).unwrap();
     }
     dir
-}
-
-/// A thread calling `tick(seconds since start)` every `period` until dropped.
-pub struct Writer {
-    pub start: Instant,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Writer {
-    pub fn spawn(period: Duration, mut tick: impl FnMut(f64) + Send + 'static) -> Self {
-        let start = Instant::now();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = Arc::clone(&stop);
-        let handle = std::thread::spawn(move || {
-            let mut next = start;
-            while !thread_stop.load(Ordering::Relaxed) {
-                tick(start.elapsed().as_secs_f64());
-                next += period;
-                let now = Instant::now();
-                if next > now {
-                    std::thread::sleep(next - now);
-                } else {
-                    next = now;
-                }
-            }
-        });
-        Writer { start, stop, handle: Some(handle) }
-    }
-
-    /// Seconds since the writer started.
-    pub fn elapsed_at(&self, instant: Instant) -> f64 {
-        instant.duration_since(self.start).as_secs_f64()
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.handle.take() {
-            handle.join().unwrap();
-        }
-    }
 }
 
 /// Configuration for a simulated tree with fast polling.
@@ -198,18 +154,120 @@ pub fn timed_window(meter: &joule_core::energy::EnergyMeter, name: &str, hold: D
     Timed { reading, begin: midpoint(a, b), end: midpoint(c, d) }
 }
 
-/// A thread advancing a simulated RAPL counter: `energy_j(t)` joules after `t` seconds,
-/// added to `offset_uj` and wrapped at `max_range_uj`, rewritten every `period`.
-pub fn rapl_counter(
-    zone: &Path,
-    period: Duration,
-    offset_uj: u64,
-    max_range_uj: u64,
-    energy_j: impl Fn(f64) -> f64 + Send + 'static,
-) -> Writer {
-    let path = zone.join("energy_uj");
-    Writer::spawn(period, move |t| {
-        let total = offset_uj as u128 + (energy_j(t) * 1e6).round() as u128;
-        write_atomic(&path, &format!("{}\n", total % max_range_uj as u128));
-    })
+/// A simulation on a [`ManualClock`](joule_core::energy::ManualClock): the test moves
+/// time, the simulated sensor files are rewritten for the new time by the `on_step`
+/// callbacks, and the meter takes one sample after each step. Nothing sleeps and no thread
+/// races the meter, so no verdict depends on how busy the machine is.
+pub struct Sim {
+    pub clock: joule_core::energy::ManualClock,
+    steps: std::cell::RefCell<Vec<StepFn>>,
+}
+
+/// Rewrites a simulated sensor for a new simulated time (seconds).
+type StepFn = Box<dyn FnMut(f64)>;
+
+impl Default for Sim {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sim {
+    pub fn new() -> Self {
+        Sim {
+            clock: joule_core::energy::ManualClock::new(),
+            steps: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// A simulated RAPL counter in `zone`: `energy_j(t)` joules after `t` simulated
+    /// seconds, added to `offset_uj` and wrapped at `max_range_uj`; updated every
+    /// `update_period_s` of simulated time, or at every step.
+    pub fn rapl(
+        zone: &Path,
+        offset_uj: u64,
+        max_range_uj: u64,
+        update_period_s: Option<f64>,
+        energy_j: impl Fn(f64) -> f64 + 'static,
+    ) -> Self {
+        let sim = Sim::new();
+        sim.add_rapl(zone, offset_uj, max_range_uj, update_period_s, energy_j);
+        sim
+    }
+
+    /// Adds a simulated RAPL counter (see [`Sim::rapl`]), written now and at every step.
+    pub fn add_rapl(
+        &self,
+        zone: &Path,
+        offset_uj: u64,
+        max_range_uj: u64,
+        update_period_s: Option<f64>,
+        energy_j: impl Fn(f64) -> f64 + 'static,
+    ) {
+        let path = zone.join("energy_uj");
+        self.on_step(move |t| {
+            let t = update_period_s.map_or(t, |p| (t / p + 1e-9).floor() * p);
+            let total = offset_uj as u128 + (energy_j(t) * 1e6).round() as u128;
+            write_atomic(&path, &format!("{}\n", total % max_range_uj as u128));
+        });
+    }
+
+    /// Calls `update(t)` now and after every step of simulated time.
+    pub fn on_step(&self, mut update: impl FnMut(f64) + 'static) {
+        update(self.t());
+        self.steps.borrow_mut().push(Box::new(update));
+    }
+
+    /// Seconds on the simulated clock.
+    pub fn t(&self) -> f64 {
+        self.clock.elapsed_s()
+    }
+
+    /// The simulated clock's wall-clock (unix) time.
+    pub fn unix_s(&self) -> f64 {
+        self.clock.unix_s()
+    }
+
+    /// The meter configuration using this clock.
+    pub fn config(&self, source: EnergySource, root: &Path) -> EnergyConfig {
+        EnergyConfig { clock: Some(self.clock.clone()), ..config(source, root) }
+    }
+
+    /// Moves time on by `seconds` in steps of `step`: after each, the sensor files are
+    /// updated and the meter takes a sample.
+    pub fn run(&self, meter: &joule_core::energy::EnergyMeter, seconds: f64, step: Duration) {
+        self.steps(Some(meter), seconds, step);
+    }
+
+    /// Moves time on as [`Sim::run`] does, with no meter sampling.
+    pub fn advance(&self, seconds: f64, step: Duration) {
+        self.steps(None, seconds, step);
+    }
+
+    fn steps(&self, meter: Option<&joule_core::energy::EnergyMeter>, seconds: f64, step: Duration) {
+        let steps = (seconds / step.as_secs_f64()).round() as u64;
+        for _ in 0..steps {
+            self.clock.advance(step);
+            let t = self.t();
+            for update in self.steps.borrow_mut().iter_mut() {
+                update(t);
+            }
+            if let Some(meter) = meter {
+                meter.sample_now();
+            }
+        }
+    }
+
+    /// Opens a window, runs `seconds` in steps of `step`, and closes it.
+    pub fn window(
+        &self,
+        meter: &joule_core::energy::EnergyMeter,
+        name: &str,
+        seconds: f64,
+        step: Duration,
+    ) -> joule_core::energy::EnergyReading {
+        let window = meter.begin(name);
+        self.run(meter, seconds, step);
+        meter.end(window).unwrap()
+    }
 }
