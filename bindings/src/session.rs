@@ -44,7 +44,7 @@ impl ChatSession {
 #[uniffi::export]
 impl ChatSession {
     /// Sends a user message and blocks until the answer is complete, streaming its text
-    /// to `listener` (coalesced: at most one call per 30 ms and per 8 pieces, text waits
+    /// to `listener` (coalesced: at most one call per 30 ms and per 16 pieces, text waits
     /// at most 100 ms).
     #[uniffi::method(default(listener = None))]
     pub fn send(
