@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use joule_core::Precision;
-use joule_core::engine::bench::{BenchCase, mean_std, run_case_at_depth};
+use joule_core::engine::bench::{BenchCase, mean_std, run_case_metered};
 use joule_core::engine::{Engine, EngineOptions, peak_rss_bytes};
 use joule_core::model::kv_cache::KvType;
 use serde::Serialize;
@@ -150,19 +150,7 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
                 for (&case, &depth) in
                     cases.iter().flat_map(|c| a.n_depth.iter().map(move |d| (c, d)))
                 {
-                    let mut readings = Vec::new();
-                    let times =
-                        run_case_at_depth(&engine, case, depth, a.r.max(1), &mut |case, once| {
-                            match engine.energy_meter() {
-                                Some(m) => {
-                                    let w = m.begin(&case.name());
-                                    let s = once()?;
-                                    readings.push(m.end(w)?);
-                                    Ok(s)
-                                }
-                                None => once(),
-                            }
-                        })?;
+                    let (times, readings) = run_case_metered(&engine, case, depth, a.r.max(1))?;
                     let tokens = match case {
                         BenchCase::Prompt(n) | BenchCase::Generate(n) => n as f64,
                     };

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Engine;
 use super::turn::prefill;
+use crate::energy::EnergyReading;
 use crate::error::{Error, Result};
 use crate::model::{ForwardState, KvCache, Logits, forward};
 use crate::sampling::Rng;
@@ -85,6 +86,29 @@ pub fn run_case(
     around: &mut TimedRepetition<'_>,
 ) -> Result<BenchTimes> {
     run_case_at_depth(engine, case, 0, reps, around)
+}
+
+/// [`run_case_at_depth`] with the engine's energy meter, when it has one, reading a window
+/// around each timed repetition (one reading per repetition, none without a meter).
+pub fn run_case_metered(
+    engine: &Engine,
+    case: BenchCase,
+    depth: usize,
+    reps: usize,
+) -> Result<(BenchTimes, Vec<EnergyReading>)> {
+    let mut readings = Vec::new();
+    let times = run_case_at_depth(engine, case, depth, reps, &mut |case, once| match engine
+        .energy_meter()
+    {
+        Some(m) => {
+            let w = m.begin(&case.name());
+            let s = once()?;
+            readings.push(m.end(w)?);
+            Ok(s)
+        }
+        None => once(),
+    })?;
+    Ok((times, readings))
 }
 
 /// [`run_case`] after `depth` tokens already in the cache (llama-bench's `-d`): each

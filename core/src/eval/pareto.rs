@@ -14,7 +14,7 @@ use super::ppl::{PplOptions, evaluate, read_text, text_tokens};
 use super::{EvalError, EvalResult};
 use crate::Precision;
 use crate::energy::{EnergyConfig, EnergyReading, Method};
-use crate::engine::bench::{BenchCase, run_case};
+use crate::engine::bench::{BenchCase, run_case_metered};
 use crate::engine::{Engine, EngineOptions, peak_rss_bytes};
 
 /// Element type of the KV cache (the KV work adds its types here).
@@ -265,18 +265,7 @@ fn bench(
     case: BenchCase,
     plan: &RowPlan,
 ) -> EvalResult<(f64, Option<f64>, Vec<EnergyReading>)> {
-    let mut readings = Vec::new();
-    let times = run_case(engine, case, plan.repetitions.max(1), &mut |case, once| match engine
-        .energy_meter()
-    {
-        Some(m) => {
-            let w = m.begin(&case.name());
-            let s = once()?;
-            readings.push(m.end(w)?);
-            Ok(s)
-        }
-        None => once(),
-    })?;
+    let (times, readings) = run_case_metered(engine, case, 0, plan.repetitions.max(1))?;
     let mut tps = times.tokens_per_s();
     tps.sort_by(f64::total_cmp);
     let median = tps[tps.len() / 2];
