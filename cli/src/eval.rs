@@ -245,10 +245,13 @@ fn print_ppl(path: &Path, r: &PplReport) {
 fn pareto_cmd(a: ParetoArgs) -> crate::CliResult {
     let precisions: Vec<Precision> =
         a.precision.iter().map(|p| precision(p)).collect::<Result<_, _>>()?;
-    let kvs: Vec<KvChoice> =
-        a.kv.iter()
-            .map(|k| KvChoice::parse(k).ok_or_else(|| format!("unknown KV type '{k}' (f32)")))
-            .collect::<Result<_, _>>()?;
+    let kvs: Vec<KvChoice> = a
+        .kv
+        .iter()
+        .map(|k| {
+            KvChoice::parse(k).ok_or_else(|| format!("unknown KV type '{k}' ({})", KvChoice::NAMES))
+        })
+        .collect::<Result<_, _>>()?;
     let prunes: Vec<PruneChoice> = a
         .prune
         .iter()

@@ -39,7 +39,7 @@ impl<'e> WindowScorer<'e> {
         }
         Ok(Self {
             engine,
-            kv: KvCache::new(&model.config, capacity)?,
+            kv: KvCache::with_type(&model.config, capacity, engine.kv_type())?,
             state: ForwardState::new(model, batch.min(capacity)),
             tokens: Vec::with_capacity(capacity),
             next: 0,

@@ -15,29 +15,43 @@ use super::{EvalError, EvalResult};
 use crate::Precision;
 use crate::energy::{EnergyConfig, EnergyReading, Method};
 use crate::engine::bench::{BenchCase, run_case_metered};
-use crate::engine::{Engine, EngineOptions, peak_rss_bytes};
+use crate::engine::{Engine, EngineOptions, KvType, peak_rss_bytes};
 
-/// Element type of the KV cache (the KV work adds its types here).
+/// Element type of the KV cache of a row (the engine's [`KvType`], named in the plan).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KvChoice {
-    /// f32 keys and values (the engine's only cache type so far).
+    /// f32 keys and values: exact.
     #[default]
     F32,
+    /// f16 keys and values (the fast path's default, as llama.cpp's).
+    F16,
+    /// 8-bit keys and values with an f16 scale per 32.
+    #[serde(rename = "q8_0")]
+    Q8_0,
 }
 
 impl KvChoice {
+    pub const NAMES: &'static str = "f32, f16 or q8_0";
+
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "f32" => Some(KvChoice::F32),
-            _ => None,
+        match s.parse::<KvType>().ok()? {
+            KvType::F32 => Some(KvChoice::F32),
+            KvType::F16 => Some(KvChoice::F16),
+            KvType::Q8_0 => Some(KvChoice::Q8_0),
+        }
+    }
+
+    pub fn kv_type(self) -> KvType {
+        match self {
+            KvChoice::F32 => KvType::F32,
+            KvChoice::F16 => KvType::F16,
+            KvChoice::Q8_0 => KvType::Q8_0,
         }
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            KvChoice::F32 => "f32",
-        }
+        self.kv_type().name()
     }
 }
 
@@ -98,9 +112,8 @@ impl Config {
 
     /// Applies the configuration to load-time options.
     pub fn engine_options(&self, base: EngineOptions) -> EngineOptions {
-        let KvChoice::F32 = self.kv;
         let PruneChoice::None = self.prune;
-        EngineOptions { precision: self.precision, ..base }
+        EngineOptions { precision: self.precision, kv_type: Some(self.kv.kv_type()), ..base }
     }
 
     pub fn label(&self) -> String {
