@@ -124,7 +124,9 @@ fn bad_input_gets_typed_errors() {
     let dir = std::env::temp_dir().join(format!("joule-eval-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let missing = dir.join("missing.txt");
-    assert!(matches!(read_text(&missing), Err(EvalError::TextUnreadable { .. })));
+    assert!(matches!(read_text(&missing), Err(EvalError::TextPath(_))));
+    // A directory (or a FIFO, or /dev/zero) is refused before it is read.
+    assert!(matches!(read_text(&dir), Err(EvalError::TextPath(_))));
     let empty = dir.join("empty.txt");
     std::fs::write(&empty, " \n").unwrap();
     assert!(matches!(read_text(&empty), Err(EvalError::EmptyText { .. })));

@@ -22,6 +22,9 @@ pub enum EvalError {
         #[source]
         source: std::io::Error,
     },
+    /// Not a regular file (a FIFO or a device would be read forever).
+    #[error("text: {0}")]
+    TextPath(#[from] crate::fsutil::PathError),
     #[error("text file {path} is not UTF-8 (byte {offset})")]
     TextNotUtf8 { path: PathBuf, offset: usize },
     #[error("text file {path} is empty")]

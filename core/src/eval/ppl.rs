@@ -91,6 +91,7 @@ pub struct PplReport {
 
 /// Reads a text file for evaluation, with typed errors for the usual mistakes.
 pub fn read_text(path: &Path) -> EvalResult<String> {
+    crate::fsutil::check_input_file(path)?;
     let bytes = std::fs::read(path)
         .map_err(|source| EvalError::TextUnreadable { path: path.to_path_buf(), source })?;
     let text = String::from_utf8(bytes).map_err(|e| EvalError::TextNotUtf8 {
