@@ -3,7 +3,7 @@
 //! and supplies that cannot be read. Everything runs on a simulated clock (`Sim`): the
 //! gauges are rewritten and sampled as the test moves time, so machine load changes nothing.
 
-mod energy_support;
+use crate::energy_support;
 
 use std::time::Duration;
 

@@ -2,7 +2,8 @@
 //! is labelled estimated with the reason, never measured, and its joules follow the
 //! process's CPU time.
 
-mod energy_support;
+use crate::energy_support;
+use crate::support::in_own_process;
 
 use std::time::Duration;
 
@@ -84,50 +85,56 @@ fn auto_without_sensors_is_estimated_with_reasons_never_measured() {
 
 #[test]
 fn estimate_is_cpu_time_times_watts_per_core() {
-    let _serial = serial();
-    let table = WattsPerCoreTable::single(2.0, "test figure");
-    let cfg =
-        EnergyConfig { watts_per_core: table, ..EnergyConfig::with_source(EnergySource::Estimate) };
-    let meter = EnergyMeter::new(cfg).unwrap();
-    assert!(
-        meter.source_description().contains("2 W per busy core"),
-        "{}",
-        meter.source_description()
-    );
+    // Counts this process's CPU time: alone in a process, no other test's work is in it.
+    in_own_process("energy_estimate::estimate_is_cpu_time_times_watts_per_core", &[], || {
+        let table = WattsPerCoreTable::single(2.0, "test figure");
+        let cfg = EnergyConfig {
+            watts_per_core: table,
+            ..EnergyConfig::with_source(EnergySource::Estimate)
+        };
+        let meter = EnergyMeter::new(cfg).unwrap();
+        assert!(
+            meter.source_description().contains("2 W per busy core"),
+            "{}",
+            meter.source_description()
+        );
 
-    let cpu_before = process_cpu_seconds();
-    let window = meter.begin("threads");
-    // Two workers, one of which exits before the window ends.
-    let short = std::thread::spawn(|| burn(0.1));
-    let long = std::thread::spawn(|| burn(0.2));
-    short.join().unwrap();
-    long.join().unwrap();
-    let r = meter.end(window).unwrap();
-    let cpu = process_cpu_seconds() - cpu_before;
+        let cpu_before = process_cpu_seconds();
+        let window = meter.begin("threads");
+        // Two workers, one of which exits before the window ends.
+        let short = std::thread::spawn(|| burn(0.1));
+        let long = std::thread::spawn(|| burn(0.2));
+        short.join().unwrap();
+        long.join().unwrap();
+        let r = meter.end(window).unwrap();
+        let cpu = process_cpu_seconds() - cpu_before;
 
-    assert_eq!(r.method, Method::Estimated);
-    assert!(cpu >= 0.28, "the workers used 0.3 CPU-seconds: {cpu}");
-    // The process clock ticks at 10 ms; allow three ticks either way.
-    assert!((r.joules / 2.0 - cpu).abs() <= 0.03, "{} J / 2 W vs {cpu} CPU-s", r.joules);
-    assert_close(r.components["cpu"], r.joules, 1e-12, "cpu component");
-    assert!(r.quality.notes.iter().any(|n| n.contains("CPU-seconds")), "{:?}", r.quality.notes);
-    assert!(
-        r.quality.notes.iter().any(|n| n.contains("requested explicitly")),
-        "{:?}",
-        r.quality.notes
-    );
-    assert!(r.quality.fell_back_from.is_empty());
+        assert_eq!(r.method, Method::Estimated);
+        assert!(cpu >= 0.28, "the workers used 0.3 CPU-seconds: {cpu}");
+        // The process clock ticks at 10 ms; allow three ticks either way.
+        assert!((r.joules / 2.0 - cpu).abs() <= 0.03, "{} J / 2 W vs {cpu} CPU-s", r.joules);
+        assert_close(r.components["cpu"], r.joules, 1e-12, "cpu component");
+        assert!(r.quality.notes.iter().any(|n| n.contains("CPU-seconds")), "{:?}", r.quality.notes);
+        assert!(
+            r.quality.notes.iter().any(|n| n.contains("requested explicitly")),
+            "{:?}",
+            r.quality.notes
+        );
+        assert!(r.quality.fell_back_from.is_empty());
+    });
 }
 
 #[test]
 fn idle_window_estimates_almost_nothing() {
-    let _serial = serial();
-    let meter = EnergyMeter::new(EnergyConfig::with_source(EnergySource::Estimate)).unwrap();
-    let r = timed_window(&meter, "sleeping", Duration::from_millis(200)).reading;
-    let watts = WattsPerCoreTable::builtin().for_this_target().unwrap().watts;
-    assert!(
-        r.joules < 0.05 * watts * r.duration_s,
-        "a sleeping thread uses little CPU: {} J",
-        r.joules
-    );
+    // Counts this process's CPU time: alone in a process, no other test's work is in it.
+    in_own_process("energy_estimate::idle_window_estimates_almost_nothing", &[], || {
+        let meter = EnergyMeter::new(EnergyConfig::with_source(EnergySource::Estimate)).unwrap();
+        let r = timed_window(&meter, "sleeping", Duration::from_millis(200)).reading;
+        let watts = WattsPerCoreTable::builtin().for_this_target().unwrap().watts;
+        assert!(
+            r.joules < 0.05 * watts * r.duration_s,
+            "a sleeping thread uses little CPU: {} J",
+            r.joules
+        );
+    });
 }

@@ -2,7 +2,8 @@
 //! on a simulated clock: constant and stepped power, wrap-around, slow counters, zone
 //! bookkeeping, and sensors that are missing, unreadable or garbage.
 
-mod energy_support;
+use crate::energy_support;
+use crate::support::in_own_process;
 
 use std::time::Duration;
 
@@ -223,28 +224,14 @@ fn counter_turning_to_garbage_mid_run_is_recorded_not_fatal() {
 
 #[test]
 fn sysfs_root_comes_from_the_environment() {
-    // The variable must be set before anything reads it, so the check runs in a child
-    // process: this same test binary, filtered to this test, with the variable set.
-    const CHILD: &str = "JOULE_ENERGY_TEST_CHILD";
-    if std::env::var_os(CHILD).is_some() {
+    // The variable must be set before anything reads it: the check runs in a child process.
+    let tree = TempTree::new("rapl-env");
+    rapl_zone(&tree.root, "intel-rapl:0", "package-0", RANGE, 0);
+    let vars = [(SYSFS_ROOT_ENV, tree.root.as_os_str())];
+    in_own_process("energy_rapl::sysfs_root_comes_from_the_environment", &vars, || {
         let root = std::env::var_os(SYSFS_ROOT_ENV).expect("the parent sets the root");
         assert_eq!(default_sysfs_root(), std::path::PathBuf::from(&root));
         let meter = EnergyMeter::new(EnergyConfig::default()).unwrap();
         assert_eq!(meter.source_kind(), SourceKind::Rapl);
-        return;
-    }
-    let tree = TempTree::new("rapl-env");
-    rapl_zone(&tree.root, "intel-rapl:0", "package-0", RANGE, 0);
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "sysfs_root_comes_from_the_environment", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env(SYSFS_ROOT_ENV, &tree.root)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    });
 }

@@ -3,7 +3,7 @@
 //! tests run on a simulated clock (`Sim`): the trace's timestamps, the monitor's appends and
 //! the window edges are all on it, so machine load changes nothing.
 
-mod energy_support;
+use crate::energy_support;
 
 use std::io::Write;
 use std::path::Path;

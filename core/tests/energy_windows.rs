@@ -3,7 +3,7 @@
 //! serialized form of a reading. Tests whose verdict depends on when samples are taken run
 //! on a simulated clock (`Sim`), so a busy machine cannot change it.
 
-mod energy_support;
+use crate::energy_support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -19,6 +19,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -29,6 +30,8 @@ use joule_core::kernels::{self, Kernels};
 use joule_core::quant::{self, GgmlType};
 use joule_core::sampling::Rng;
 use proptest::prelude::*;
+
+use crate::support::run_child;
 
 const SIMD_TABLES: [&str; 3] = ["avx2", "avx2-vnni", "avx512-vnni"];
 
@@ -86,7 +89,6 @@ fn the_process_table_follows_the_environment() {
 /// selection variables set.
 #[test]
 fn selection_honours_joule_kernels_and_force_scalar() {
-    let exe = std::env::current_exe().unwrap();
     let cases: [&[(&str, &str)]; 6] = [
         &[("JOULE_KERNELS", "scalar")],
         &[("JOULE_KERNELS", "avx2")],
@@ -96,17 +98,9 @@ fn selection_honours_joule_kernels_and_force_scalar() {
         &[("JOULE_KERNELS", "avx2"), ("JOULE_FORCE_SCALAR", "1")],
     ];
     for vars in cases {
-        let mut cmd = std::process::Command::new(&exe);
-        cmd.args(["--exact", "the_process_table_follows_the_environment", "--test-threads=1"]);
-        cmd.env_remove("JOULE_KERNELS").env_remove("JOULE_FORCE_SCALAR");
-        cmd.envs(vars.iter().copied());
-        let out = cmd.output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && text.contains("1 passed"),
-            "{vars:?}:\n{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let vars: Vec<(&str, &OsStr)> = vars.iter().map(|&(k, v)| (k, OsStr::new(v))).collect();
+        let test = "kernels_x86_parity::the_process_table_follows_the_environment";
+        run_child(test, &vars, &["JOULE_KERNELS", "JOULE_FORCE_SCALAR"]);
     }
 }
 
