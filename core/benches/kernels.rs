@@ -24,8 +24,8 @@ const TYPES: [GgmlType; 8] = pack::PACKED_TYPES;
 
 fn tables() -> Vec<Kernels> {
     let wanted = std::env::var("JOULE_BENCH_TABLES").ok();
-    ["scalar", "avx2", "avx2-vnni", "avx512-vnni"]
-        .into_iter()
+    std::iter::once("scalar")
+        .chain(kernels::simd_table_names().iter().copied())
         .filter(|n| wanted.as_deref().is_none_or(|w| w.split(',').any(|x| x == *n)))
         .filter_map(kernels::table)
         .collect()

@@ -1,7 +1,7 @@
 //! Every aarch64 kernel table against the scalar reference: the packed integer kernels
-//! on random shapes within a stated budget, bit for bit where every float step is exact
-//! (so the integer sums are identical), `quantize_act` bit for bit, `dot_f32` within the
-//! f32 summation bound, and run-time detection against the CPU the test was told it
+//! bit for bit on random shapes (as the module promises: equal integer sums, the same
+//! f32 steps in the same order) and on inputs where every float step is exact,
+//! `quantize_act` bit for bit, `dot_f32` within the f32 summation bound, and run-time detection against the CPU the test was told it
 //! runs on (`JOULE_EXPECT_KERNELS`, set by scripts/test-aarch64 for each qemu CPU).
 #![cfg(target_arch = "aarch64")]
 
@@ -14,9 +14,6 @@ use joule_core::sampling::Rng;
 use proptest::prelude::*;
 
 const TYPES: [GgmlType; 8] = pack::PACKED_TYPES;
-
-/// Budget of a packed kernel against the scalar twin, relative to Σ|w·a| of the row.
-const GEMM_BUDGET: f64 = 1e-6;
 
 /// Written in every output slot before a kernel runs, to see which slots it wrote.
 const UNWRITTEN: u32 = 0x7fc0_dead;
@@ -82,16 +79,9 @@ impl Call<'_> {
     }
 }
 
-/// Asserts `got` writes exactly the slots `want` writes, each within `budget` of Σ|w·a|.
-fn check(
-    name: &str,
-    call: &Call,
-    want: &[f32],
-    got: &[f32],
-    w_rows: &[Vec<f64>],
-    a: &[f64],
-    budget: f64,
-) {
+/// Asserts `got` writes exactly the slots `want` writes, each equal to it bit for bit (the
+/// failure message gives the error relative to Σ|w·a|).
+fn check(name: &str, call: &Call, want: &[f32], got: &[f32], w_rows: &[Vec<f64>], a: &[f64]) {
     let n_in = w_rows[0].len();
     let row0 = call.groups.start * 8;
     for (i, (&g, &s)) in got.iter().zip(want).enumerate() {
@@ -108,9 +98,10 @@ fn check(
         let mag: f64 =
             w_rows[r].iter().zip(&a[t * n_in..(t + 1) * n_in]).map(|(w, a)| (w * a).abs()).sum();
         let err = (g as f64 - s as f64).abs();
-        assert!(
-            err <= budget * mag,
-            "{name}: token {t} row {r}: {g} vs scalar {s} (Σ|terms| {mag})"
+        assert_eq!(
+            g.to_bits(),
+            s.to_bits(),
+            "{name}: token {t} row {r}: {g} vs scalar {s} (error {err:e}, Σ|terms| {mag})"
         );
     }
 }
@@ -147,7 +138,7 @@ proptest! {
         let (w_rows, a) = (rows(&w, n_out, n_in), dequantized_act(&act));
         for k in tables() {
             let got = call.run(&k);
-            check(&format!("{} {ty}", k.name), &call, &want, &got, &w_rows, &a, GEMM_BUDGET);
+            check(&format!("{} {ty}", k.name), &call, &want, &got, &w_rows, &a);
         }
     }
 

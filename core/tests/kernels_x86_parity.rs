@@ -33,7 +33,8 @@ use proptest::prelude::*;
 
 use crate::support::run_child;
 
-const SIMD_TABLES: [&str; 3] = ["avx2", "avx2-vnni", "avx512-vnni"];
+/// The x86 tables, from the library (least capable first).
+const SIMD_TABLES: [&str; 3] = kernels::x86::NAMES;
 
 const TYPES: [GgmlType; 8] = pack::PACKED_TYPES;
 

@@ -13,6 +13,7 @@ use super::super::pack::{
 };
 use super::dot::{IntDot, Neon, Sdot};
 use super::formats::{Acc, Format};
+use super::isa::DotProd;
 
 /// The largest batch of any table.
 const MAX_BATCH: usize = 8;
@@ -140,10 +141,11 @@ macro_rules! packed_table {
 }
 pub(super) use packed_table;
 
-mod neon {
+/// Baseline NEON: every aarch64 CPU runs it (also the fallback of the entries below).
+pub(super) mod neon {
     use super::*;
 
-    pub(super) fn gemm_neon<F: Format>(
+    pub(in super::super) fn gemm_neon<F: Format>(
         w: &Packed<F>,
         groups: Range<usize>,
         act: &[ActQ8],
@@ -180,9 +182,12 @@ mod dotprod {
         out: &mut [f32],
         ld: usize,
     ) {
-        // SAFETY: only reachable through `packed_dotprod`, whose caller checked
-        // FEAT_DotProd.
-        unsafe { inner(w, groups, act, n_tok, out, ld) }
+        match DotProd::detect() {
+            // SAFETY: the token exists only when the CPU has FEAT_DotProd, the one
+            // feature `inner` enables beyond the NEON baseline.
+            Some(_) => unsafe { inner(w, groups, act, n_tok, out, ld) },
+            None => super::neon::gemm_neon(w, groups, act, n_tok, out, ld),
+        }
     }
 }
 
@@ -191,10 +196,7 @@ pub(super) fn packed_neon() -> PackedKernels {
     packed_table!(neon::gemm_neon)
 }
 
-/// `sdot` kernels.
-///
-/// # Safety
-/// The CPU must have FEAT_DotProd (the returned functions are safe to call only then).
-pub(super) unsafe fn packed_dotprod() -> PackedKernels {
+/// `sdot` kernels (the token shows the CPU has FEAT_DotProd; each entry checks it again).
+pub(super) fn packed_dotprod(_: DotProd) -> PackedKernels {
     packed_table!(dotprod::gemm_dotprod)
 }

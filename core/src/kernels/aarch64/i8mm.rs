@@ -15,7 +15,8 @@ use super::super::pack::{
 };
 use super::dot::{IntDot, Sdot};
 use super::formats::{Acc, Format, Quants, Sums};
-use super::gemm::{Batch, gemm, packed_table, tokens};
+use super::gemm::{Batch, gemm, neon, packed_table, tokens};
+use super::isa::I8mm;
 use super::vec::act_halves;
 
 /// `acc += w · aᵀ` for `w`, `a` 2×8 row-major and `acc` 2×2 (lane `2i + j`: row `i`
@@ -186,17 +187,17 @@ mod entry {
         out: &mut [f32],
         ld: usize,
     ) {
-        // SAFETY: only reachable through `packed_i8mm`, whose caller checked FEAT_DotProd
-        // and FEAT_I8MM.
-        unsafe { inner(w, groups, act, n_tok, out, ld) }
+        match I8mm::detect() {
+            // SAFETY: the token exists only when the CPU has FEAT_DotProd and FEAT_I8MM,
+            // the features `inner` enables beyond the NEON baseline.
+            Some(_) => unsafe { inner(w, groups, act, n_tok, out, ld) },
+            None => neon::gemm_neon(w, groups, act, n_tok, out, ld),
+        }
     }
 }
 
-/// `smmla` kernels (`sdot` for single tokens).
-///
-/// # Safety
-/// The CPU must have FEAT_DotProd and FEAT_I8MM (the returned functions are safe to
-/// call only then).
-pub(super) unsafe fn packed_i8mm() -> PackedKernels {
+/// `smmla` kernels, `sdot` for single tokens (the token shows the CPU has FEAT_DotProd and
+/// FEAT_I8MM; each entry checks it again).
+pub(super) fn packed_i8mm(_: I8mm) -> PackedKernels {
     packed_table!(entry::gemm_i8mm)
 }

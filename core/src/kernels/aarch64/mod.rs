@@ -9,6 +9,10 @@
 //! with the scalar reference bit for bit; only `dot_f32` (fused multiply-adds in 16
 //! lanes) rounds differently.
 //!
+//! The tables' entry points are safe functions, as on x86: each re-checks its feature
+//! token ([`isa`]; a cached flag test) before entering the `#[target_feature]` code, and
+//! falls back to the baseline NEON kernel without it.
+//!
 //! `JOULE_KERNELS=scalar|neon|neon-dotprod|neon-i8mm` forces a table; one this CPU
 //! cannot run is refused with a warning and the best supported table is used.
 
@@ -16,35 +20,31 @@ mod dot;
 mod formats;
 mod gemm;
 mod i8mm;
+mod isa;
 mod vec;
 
 use super::{Kernels, scalar};
+use isa::{DotProd, I8mm};
 
 /// The aarch64 tables, from the baseline to the most capable.
 pub const NAMES: [&str; 3] = ["neon", "neon-dotprod", "neon-i8mm"];
 
 /// Whether this CPU can run the table `name` (false for names not in `NAMES`).
 pub fn supported(name: &str) -> bool {
-    let dotprod = std::arch::is_aarch64_feature_detected!("dotprod");
     match name {
         "neon" => true,
-        "neon-dotprod" => dotprod,
-        "neon-i8mm" => dotprod && std::arch::is_aarch64_feature_detected!("i8mm"),
+        "neon-dotprod" => DotProd::detect().is_some(),
+        "neon-i8mm" => I8mm::detect().is_some(),
         _ => false,
     }
 }
 
 /// The table `name`, if this CPU can run it.
 pub fn table(name: &str) -> Option<Kernels> {
-    if !supported(name) {
-        return None;
-    }
     let packed = match name {
         "neon" => gemm::packed_neon(),
-        // SAFETY: `supported` checked FEAT_DotProd.
-        "neon-dotprod" => unsafe { gemm::packed_dotprod() },
-        // SAFETY: `supported` checked FEAT_DotProd and FEAT_I8MM.
-        "neon-i8mm" => unsafe { i8mm::packed_i8mm() },
+        "neon-dotprod" => gemm::packed_dotprod(DotProd::detect()?),
+        "neon-i8mm" => i8mm::packed_i8mm(I8mm::detect()?),
         _ => return None,
     };
     let name = NAMES.into_iter().find(|n| *n == name)?;
