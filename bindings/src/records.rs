@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
+use joule_core::SamplingParams;
 use joule_core::energy::{EnergyReading, Method};
 use joule_core::engine::{GenerateOptions, StopReason, TurnEnergy, TurnReport};
-use joule_core::sampling::SamplingParams;
 
 use crate::listener::CallbackStats;
 use crate::probe::Thermal;

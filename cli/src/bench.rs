@@ -1,13 +1,13 @@
 //! `joule bench`: llama-bench-compatible throughput tables (pp/tg cases, threads,
 //! repetitions; markdown, JSON or CSV), with peak RSS and the kernel path.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use joule_core::KvType;
 use joule_core::Precision;
 use joule_core::engine::bench::{BenchCase, mean_std, run_case_metered};
 use joule_core::engine::{Engine, EngineOptions, peak_rss_bytes};
-use joule_core::model::kv_cache::KvType;
 use serde::Serialize;
 
 use crate::output::outln;
@@ -97,144 +97,162 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
     }
     let models = if a.model.is_empty() { vec![crate::model_path(None)?] } else { a.model.clone() };
     let threads = if a.threads.is_empty() {
-        vec![joule_core::threads::performance_cores()]
+        vec![joule_core::engine::performance_cores()]
     } else {
         a.threads.clone()
     };
-    let kv_type = a.kv_type;
-    let precisions = a.precision.clone();
-    let cases: Vec<BenchCase> = a
-        .n_prompt
-        .iter()
-        .filter(|&&n| n > 0)
-        .map(|&n| BenchCase::Prompt(n))
-        .chain(a.n_gen.iter().filter(|&&n| n > 0).map(|&n| BenchCase::Generate(n)))
-        .collect();
-    if cases.is_empty() {
-        return Err("nothing to measure: every -p and -n value is 0; give a prompt length \
-                    (-p 512) or a generation length (-n 128) above 0"
-            .into());
+    let cases = cases(&a)?;
+    if a.output == "md" {
+        print_md_header(a.bandwidth)?;
     }
     let mut rows = Vec::new();
-    if a.output == "md" {
-        let (extra, align) =
-            if a.bandwidth { (" share of bandwidth ceiling |", " ---: |") } else { ("", "") };
-        outln!(
-            "| model | size | params | kernel | precision | threads | test | t/s | J/token | peak RSS |{extra}"
-        )?;
-        outln!("| --- | ---: | ---: | --- | --- | ---: | --- | ---: | ---: | ---: |{align}")?;
-    }
     for path in &models {
-        for &precision in &precisions {
+        for &precision in &a.precision {
             for &t in &threads {
-                let energy = a.energy.config()?;
-                let options = EngineOptions {
-                    threads: Some(t),
-                    precision,
-                    batch: a.batch,
-                    context: Some(64),
-                    kv_type,
-                    energy,
-                    ..EngineOptions::default()
-                };
-                let engine = Engine::load(path, options).map_err(crate::at_path(path))?;
-                let info = engine.info();
-                let weight_bytes = engine.model().decode_weight_bytes();
-                let main_type = info
-                    .tensor_types
-                    .iter()
-                    .filter(|(k, _)| *k != "F32")
-                    .max_by_key(|(_, n)| **n)
-                    .map(|(k, _)| k.clone())
-                    .unwrap_or_default();
-                for (&case, &depth) in
-                    cases.iter().flat_map(|c| a.n_depth.iter().map(move |d| (c, d)))
-                {
-                    let (times, readings) = run_case_metered(&engine, case, depth, a.r.max(1))?;
-                    let tokens = match case {
-                        BenchCase::Prompt(n) | BenchCase::Generate(n) => n as f64,
-                    };
-                    let jpt: Vec<f64> = readings.iter().map(|r| r.joules / tokens).collect();
-                    let watts: Vec<f64> = readings.iter().map(|r| r.avg_watts).collect();
-                    let (avg_ts, stddev_ts) = times.mean_std();
-                    let ns: Vec<f64> = times.seconds.iter().map(|s| s * 1e9).collect();
-                    let (avg_ns, stddev_ns) = mean_std(&ns);
-                    let row = Row {
-                        model_filename: path.display().to_string(),
-                        model_type: format!(
-                            "{} {} {}",
-                            info.architecture,
-                            human_params(info.parameters),
-                            main_type
-                        ),
-                        model_size: info.file_bytes,
-                        model_n_params: info.parameters,
-                        n_batch: a.batch,
-                        n_threads: t,
-                        n_prompt: if let BenchCase::Prompt(n) = case { n } else { 0 },
-                        n_gen: if let BenchCase::Generate(n) = case { n } else { 0 },
-                        n_depth: depth,
-                        test: if depth > 0 {
-                            format!("{} @ d{depth}", case.name())
-                        } else {
-                            case.name()
-                        },
-                        avg_ns: avg_ns as u64,
-                        stddev_ns: stddev_ns as u64,
-                        avg_ts,
-                        stddev_ts,
-                        samples_ns: ns.iter().map(|&x| x as u64).collect(),
-                        samples_ts: times.tokens_per_s(),
-                        kernel: info.kernel.clone(),
-                        precision: info.precision.clone(),
-                        peak_rss_bytes: peak_rss_bytes(),
-                        kv_type: info.kv_type.clone(),
-                        kv_bytes: engine.kv_bytes(depth + case_tokens(case)),
-                        joules_per_token: (!jpt.is_empty()).then(|| mean_std(&jpt).0),
-                        avg_watts: (!watts.is_empty()).then(|| mean_std(&watts).0),
-                        energy_method: readings
-                            .iter()
-                            .find(|r| r.method == joule_core::energy::Method::NoData)
-                            .or(readings.first())
-                            .map_or("none".into(), |r| r.method.name().into()),
-                        energy_source: readings
-                            .first()
-                            .map_or(String::new(), |r| r.source.description.clone()),
-                        weight_bytes_per_token: weight_bytes,
-                        read_bandwidth: None,
-                        bandwidth_fraction: None,
-                    };
-                    if !a.bandwidth {
-                        print_row(&a.output, &row, rows.is_empty())?;
+                let engine = load_engine(&a, path, precision, t)?;
+                for &case in &cases {
+                    for &depth in &a.n_depth {
+                        let row = measure(&a, &engine, path, case, depth)?;
+                        // With --bandwidth the rows are printed once the ceiling is known.
+                        if !a.bandwidth {
+                            print_row(&a.output, &row, rows.is_empty())?;
+                        }
+                        rows.push(row);
                     }
-                    rows.push(row);
                 }
             }
         }
     }
-    // Measured after every case, so no case's peak RSS includes the 1 GiB buffer.
     if a.bandwidth {
-        for &t in &threads {
-            let pool = joule_core::threads::ThreadPool::new(t)?;
-            let bw = joule_core::engine::bench::read_bandwidth(&pool, 1 << 30, 5);
-            eprintln!(
-                "read bandwidth with {t} threads: {:.1} GB/s (1 GiB buffer, 64-bit sums, median of 5)",
-                bw / 1e9
-            );
-            for row in rows.iter_mut().filter(|r| r.n_threads == t) {
-                row.read_bandwidth = Some(bw);
-                if row.n_gen > 0 {
-                    row.bandwidth_fraction =
-                        Some(row.avg_ts * row.weight_bytes_per_token as f64 / bw);
-                }
-            }
-        }
+        add_bandwidth(&mut rows, &threads)?;
         for (i, row) in rows.iter().enumerate() {
             print_row(&a.output, row, i == 0)?;
         }
     }
     if a.output == "json" {
         outln!("{}", serde_json::to_string_pretty(&rows)?)?;
+    }
+    Ok(())
+}
+
+/// The -p and -n cases, prompts first; at least one.
+fn cases(a: &BenchArgs) -> crate::CliResult<Vec<BenchCase>> {
+    let prompts = a.n_prompt.iter().filter(|&&n| n > 0).map(|&n| BenchCase::Prompt(n));
+    let gens = a.n_gen.iter().filter(|&&n| n > 0).map(|&n| BenchCase::Generate(n));
+    let cases: Vec<BenchCase> = prompts.chain(gens).collect();
+    if cases.is_empty() {
+        return Err("nothing to measure: every -p and -n value is 0; give a prompt length \
+                    (-p 512) or a generation length (-n 128) above 0"
+            .into());
+    }
+    Ok(cases)
+}
+
+fn print_md_header(bandwidth: bool) -> crate::CliResult {
+    let (extra, align) =
+        if bandwidth { (" share of bandwidth ceiling |", " ---: |") } else { ("", "") };
+    outln!(
+        "| model | size | params | kernel | precision | threads | test | t/s | J/token | peak RSS |{extra}"
+    )?;
+    outln!("| --- | ---: | ---: | --- | --- | ---: | --- | ---: | ---: | ---: |{align}")
+}
+
+fn load_engine(
+    a: &BenchArgs,
+    path: &Path,
+    precision: Precision,
+    threads: usize,
+) -> crate::CliResult<std::sync::Arc<Engine>> {
+    let options = EngineOptions {
+        threads: Some(threads),
+        precision,
+        batch: a.batch,
+        // Each case's session grows its own cache to the depth and tokens it needs.
+        context: Some(64),
+        kv_type: a.kv_type,
+        energy: a.energy.config()?,
+        ..EngineOptions::default()
+    };
+    Ok(Engine::load(path, options).map_err(crate::at_path(path))?)
+}
+
+/// One case at one depth: timed repetitions and their energy readings, as a row.
+fn measure(
+    a: &BenchArgs,
+    engine: &std::sync::Arc<Engine>,
+    path: &Path,
+    case: BenchCase,
+    depth: usize,
+) -> crate::CliResult<Row> {
+    let info = engine.info();
+    let (times, readings) = run_case_metered(engine, case, depth, a.r.max(1))?;
+    let tokens = case_tokens(case) as f64;
+    let jpt: Vec<f64> = readings.iter().map(|r| r.joules / tokens).collect();
+    let watts: Vec<f64> = readings.iter().map(|r| r.avg_watts).collect();
+    let (avg_ts, stddev_ts) = times.mean_std();
+    let ns: Vec<f64> = times.seconds.iter().map(|s| s * 1e9).collect();
+    let (avg_ns, stddev_ns) = mean_std(&ns);
+    let main_type = info
+        .tensor_types
+        .iter()
+        .filter(|(k, _)| *k != "F32")
+        .max_by_key(|(_, n)| **n)
+        .map(|(k, _)| k.clone())
+        .unwrap_or_default();
+    let test = if depth > 0 { format!("{} @ d{depth}", case.name()) } else { case.name() };
+    // A window without samples says so, whatever the other windows got.
+    let method = readings
+        .iter()
+        .find(|r| r.method == joule_core::energy::Method::NoData)
+        .or(readings.first())
+        .map_or("none".into(), |r| r.method.name().into());
+    Ok(Row {
+        model_filename: path.display().to_string(),
+        model_type: format!("{} {} {main_type}", info.architecture, human_params(info.parameters)),
+        model_size: info.file_bytes,
+        model_n_params: info.parameters,
+        n_batch: a.batch,
+        n_threads: info.threads,
+        n_prompt: if let BenchCase::Prompt(n) = case { n } else { 0 },
+        n_gen: if let BenchCase::Generate(n) = case { n } else { 0 },
+        n_depth: depth,
+        test,
+        avg_ns: avg_ns as u64,
+        stddev_ns: stddev_ns as u64,
+        avg_ts,
+        stddev_ts,
+        samples_ns: ns.iter().map(|&x| x as u64).collect(),
+        samples_ts: times.tokens_per_s(),
+        kernel: info.kernel.clone(),
+        precision: info.precision.clone(),
+        peak_rss_bytes: peak_rss_bytes(),
+        kv_type: info.kv_type.clone(),
+        kv_bytes: engine.kv_bytes(depth + case_tokens(case)),
+        joules_per_token: (!jpt.is_empty()).then(|| mean_std(&jpt).0),
+        avg_watts: (!watts.is_empty()).then(|| mean_std(&watts).0),
+        energy_method: method,
+        energy_source: readings.first().map_or(String::new(), |r| r.source.description.clone()),
+        weight_bytes_per_token: engine.decode_weight_bytes(),
+        read_bandwidth: None,
+        bandwidth_fraction: None,
+    })
+}
+
+/// Read bandwidth per thread count, and each tg row's share of that ceiling. Measured
+/// after every case, so no case's peak RSS includes the 1 GiB buffer.
+fn add_bandwidth(rows: &mut [Row], threads: &[usize]) -> crate::CliResult {
+    for &t in threads {
+        let bw = joule_core::engine::bench::read_bandwidth(t, 1 << 30, 5)?;
+        eprintln!(
+            "read bandwidth with {t} threads: {:.1} GB/s (1 GiB buffer, 64-bit sums, median of 5)",
+            bw / 1e9
+        );
+        for row in rows.iter_mut().filter(|r| r.n_threads == t) {
+            row.read_bandwidth = Some(bw);
+            if row.n_gen > 0 {
+                row.bandwidth_fraction = Some(row.avg_ts * row.weight_bytes_per_token as f64 / bw);
+            }
+        }
     }
     Ok(())
 }

@@ -15,8 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use joule_core::Precision;
 use joule_core::energy::{EnergyConfig, EnergySource};
 use joule_core::engine::{DEFAULT_MAX_TOKENS, Engine, EngineOptions, GenerateOptions};
-use joule_core::model::kv_cache::KvType;
-use joule_core::sampling::SamplingParams;
+use joule_core::{KvType, SamplingParams};
 use output::{Stream, outln};
 
 #[derive(Parser)]
@@ -62,8 +61,8 @@ struct SynthArgs {
     shape: String,
     /// Weight type: any type Joule supports (f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0,
     /// q4_k, q5_k, q6_k).
-    #[arg(long = "type", default_value_t = joule_core::quant::GgmlType::Q4_0)]
-    weight_type: joule_core::quant::GgmlType,
+    #[arg(long = "type", default_value_t = joule_core::GgmlType::Q4_0)]
+    weight_type: joule_core::GgmlType,
 }
 
 #[derive(Args)]
@@ -72,7 +71,7 @@ struct QuantizeArgs {
     output: PathBuf,
     /// Target file type: q4_0, q4_1, q4_k_m, q8_0 or f16.
     #[arg(long = "type")]
-    file_type: joule_core::requantize::FileType,
+    file_type: joule_core::FileType,
 }
 
 #[derive(Args, Clone)]
@@ -397,38 +396,28 @@ fn run(a: RunArgs) -> CliResult {
 }
 
 fn quantize(a: QuantizeArgs) -> CliResult {
-    let target = a.file_type;
-    let file = joule_core::gguf::GgufFile::open(&a.input)?;
-    // Refuse a bad output before the minutes of requantizing, not after.
-    joule_core::fsutil::check_output_file(&a.output, &[&a.input])?;
-    let bar = indicatif::ProgressBar::new(file.tensor_bytes_total());
+    use joule_core::engine::files::{quantize_file, tensor_bytes};
+    let bar = indicatif::ProgressBar::new(tensor_bytes(&a.input)?);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let writer = joule_core::requantize::requantize(&file, target, &mut |done, _, name| {
+    let out = quantize_file(&a.input, &a.output, a.file_type, &mut |done, _, name| {
         bar.set_position(done);
         bar.set_message(name.to_string());
-    })?;
+    });
     bar.finish_and_clear();
-    writer.write_file_checked(&a.output, &[&a.input]).map_err(at_path(&a.output))?;
-    let out = joule_core::gguf::GgufFile::open(&a.output)?;
-    let mix = out.tensor_type_counts();
-    outln!("{} ({} bytes): {:?}", a.output.display(), out.file_size(), mix)
+    let out = out?;
+    outln!("{} ({} bytes): {:?}", a.output.display(), out.file_size, out.tensor_types)
 }
 
 fn synth(a: SynthArgs) -> CliResult {
-    use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
+    use joule_core::engine::files::{synthetic_file, synthetic_parameters};
     let ty = a.weight_type;
-    let spec = match a.shape.as_str() {
-        "1b" => SyntheticSpec::one_billion(ty),
-        "tiny" => SyntheticSpec { weight_type: ty, embedding_type: ty, ..SyntheticSpec::tiny() },
-        other => return Err(format!("unknown shape '{other}' (1b, tiny)").into()),
-    };
-    eprintln!("writing {} parameters as {ty}...", spec.parameters());
-    joule_core::fsutil::check_output_file(&a.output, &[])?;
-    let w = synthetic_model(&spec)?;
-    w.write_file(&a.output).map_err(at_path(&a.output))?;
+    if let Some(n) = synthetic_parameters(&a.shape) {
+        eprintln!("writing {n} parameters as {ty}...");
+    }
+    synthetic_file(&a.shape, ty, &a.output)?;
     outln!("{}", a.output.display())
 }
 
@@ -446,9 +435,7 @@ fn fetch_cmd(a: FetchArgs) -> CliResult {
 
 fn tokenize(a: TokenizeArgs) -> CliResult {
     let path = model_path(a.model.as_deref())?;
-    let file = joule_core::gguf::GgufFile::open(&path)?;
-    let tok = joule_core::tokenizer::Tokenizer::from_gguf(&file.metadata)?;
-    let ids = tok.encode(&a.text, a.special)?;
+    let ids = joule_core::engine::files::tokenize_file(&path, &a.text, a.special)?;
     outln!("{}", serde_json::to_string(&ids)?)
 }
 

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
+use joule_core::KvType;
 use joule_core::Precision;
 use joule_core::engine::{Engine, EngineOptions};
-use joule_core::model::kv_cache::KvType;
 use joule_tests::{SMOLLM2, ids, model_path, read_jsonl, top};
 
 fn engine(kv_type: KvType) -> Arc<Engine> {

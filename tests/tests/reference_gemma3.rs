@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use joule_core::ChatMessage;
 use joule_core::Precision;
-use joule_core::chat::ChatMessage;
 use joule_core::engine::{Engine, EngineOptions, GenerateOptions};
 use joule_tests::{GEMMA3, ids, model_path, read_jsonl, top};
 

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
+use joule_core::ChatMessage;
 use joule_core::Precision;
-use joule_core::chat::ChatMessage;
 use joule_core::engine::{Engine, EngineOptions, GenerateOptions, StopReason};
 use joule_tests::{SMOLLM2, ids, model_path, read_jsonl, top};
 use serde_json::Value;

@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use joule_core::KvType;
 use joule_core::engine::session_file::SessionFileError;
 use joule_core::engine::{Engine, EngineOptions, GenerateOptions, Session, TurnReport};
 use joule_core::error::Error;
-use joule_core::model::kv_cache::KvType;
 use joule_tests::{GEMMA3, SMOLLM2, model_path};
 
 fn engine(name: &str, kv_type: KvType) -> Arc<Engine> {

@@ -179,7 +179,18 @@ pub fn run_case_at_depth(
 /// Measured memory read bandwidth in bytes per second: every pool thread streams its
 /// share of a buffer of `bytes` (far larger than the caches) summing 64-bit words, and
 /// the median of `reps` passes is returned.
-pub fn read_bandwidth(pool: &crate::threads::ThreadPool, bytes: usize, reps: usize) -> f64 {
+pub fn read_bandwidth(threads: usize, bytes: usize, reps: usize) -> crate::error::Result<f64> {
+    let pool = crate::threads::ThreadPool::new(threads)
+        .map_err(|source| crate::error::Error::ThreadStart { threads, source })?;
+    Ok(read_bandwidth_on(&pool, bytes, reps))
+}
+
+/// [`read_bandwidth`] on a running pool.
+pub(crate) fn read_bandwidth_on(
+    pool: &crate::threads::ThreadPool,
+    bytes: usize,
+    reps: usize,
+) -> f64 {
     let words = (bytes / 8).max(1 << 16);
     // Distinct values so the pages are really allocated (not the shared zero page).
     let buf: Vec<u64> = (0..words as u64).collect();

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod energy_bench;
+pub mod files;
 mod history;
 mod model_dir;
 mod options;
@@ -42,6 +43,7 @@ use crate::gguf::GgufFile;
 use crate::kernels;
 use crate::model::Model;
 pub use crate::model::kv_cache::KvType;
+pub use crate::threads::performance_cores;
 use crate::threads::{self, ThreadPool};
 use crate::tokenizer::Tokenizer;
 
@@ -93,7 +95,9 @@ impl Engine {
         Self::from_file(GgufFile::open(path)?, options)
     }
 
-    pub fn from_file(file: GgufFile, options: EngineOptions) -> Result<Arc<Self>> {
+    internal_fn! {
+    /// [`Engine::load`] on a file already opened.
+    fn from_file(file: GgufFile, options: EngineOptions) -> Result<Arc<Self>> {
         options.sampling.validate()?;
         if options.batch == 0 {
             return Err(Error::InvalidArgument("batch must be at least 1".into()));
@@ -156,17 +160,24 @@ impl Engine {
             meter,
         }))
     }
+    }
 
-    pub fn model(&self) -> &Model {
+    internal_fn! {
+    fn model(&self) -> &Model {
         &self.model
     }
-
-    pub fn tokenizer(&self) -> &Tokenizer {
-        &self.tokenizer
     }
 
-    pub fn template(&self) -> &ChatTemplate {
+    internal_fn! {
+    fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+    }
+
+    internal_fn! {
+    fn template(&self) -> &ChatTemplate {
         &self.template
+    }
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -197,9 +208,21 @@ impl Engine {
         self.meter.as_ref()
     }
 
+    internal_fn! {
     /// The engine's compute threads.
-    pub fn pool(&self) -> &ThreadPool {
+    fn pool(&self) -> &ThreadPool {
         &self.pool
+    }
+    }
+
+    /// Bytes of weights read to decode one token (for bandwidth ceilings).
+    pub fn decode_weight_bytes(&self) -> u64 {
+        self.model.decode_weight_bytes()
+    }
+
+    /// The kernel table this process runs ("avx512-vnni", "neon-dotprod", "scalar", ...).
+    pub fn kernel_name() -> &'static str {
+        kernels::kernels().name
     }
 
     pub fn info(&self) -> ModelInfo {
