@@ -189,6 +189,34 @@ proptest! {
         }
     }
 
+    /// A token alone (the decode path: keys in chunks of 1,024 read channel by channel)
+    /// gets the same bits as the same token last in a batch (32-key blocks), across chunk
+    /// boundaries and with channels past the last slab of 16, in every table and type.
+    #[test]
+    fn a_token_alone_equals_the_token_in_a_batch(
+        hd in prop::sample::select(vec![64usize, 72, 256]),
+        group in 1..=4usize,
+        n in prop::sample::select(vec![1usize, 31, 33, 1024, 1025, 2100]),
+        seed in any::<u64>(),
+    ) {
+        let mut batch = Case::new(hd, group, 3, n, seed);
+        batch.starts = vec![0; 3];
+        batch.ends = vec![n.saturating_sub(2).max(1), n.saturating_sub(1).max(1), n];
+        let mut alone = Case::new(hd, group, 3, n, seed);
+        alone.q = batch.q[2 * group * hd..].to_vec();
+        alone.starts = vec![0];
+        alone.ends = vec![n];
+        let tables = std::iter::once(kernels::table("scalar").unwrap()).chain(simd_tables());
+        for k in tables {
+            for (ty, name) in TYPES.iter().enumerate().filter(|&(ty, _)| ty < 2 || hd % 32 == 0) {
+                let in_batch = batch.run(&k, batch.slice(ty));
+                let got = alone.run(&k, alone.slice(ty));
+                let want = &in_batch[2 * group * hd..];
+                same_bits(&format!("{} {name} hd={hd} n={n}", k.name), &got, want)?;
+            }
+        }
+    }
+
     /// Reading f16 or q8_0 directly equals reading an f32 cache of the same values.
     #[test]
     fn each_type_reads_as_its_dequantized_values(

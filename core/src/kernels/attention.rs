@@ -9,10 +9,11 @@
 // Index loops over a block mirror the SIMD lanes the compiler makes of them.
 #![allow(clippy::needless_range_loop)]
 
+use super::attention_decode::attention_decode;
 use super::kv_block::{KvSlice, convert_block};
 
 /// Keys per block.
-const KEYS: usize = 32;
+pub(super) const KEYS: usize = 32;
 
 /// One block of query rows of one KV head.
 pub struct AttnBlock<'a> {
@@ -48,6 +49,10 @@ pub fn attention_block_tiled<const R: usize, const S: usize>(
     out: &mut [f32],
     scratch: &mut [f32],
 ) {
+    if b.starts.len() == 1 {
+        // One query token (decoding): long contiguous runs of keys instead of blocks.
+        return attention_decode(b, out, scratch);
+    }
     let hd = b.hd;
     let rows = b.starts.len() * b.group;
     let (scores, rest) = scratch.split_at_mut(rows * KEYS);
@@ -62,25 +67,12 @@ pub fn attention_block_tiled<const R: usize, const S: usize>(
     let hi = b.ends.iter().copied().max().unwrap_or(0);
     for k0 in (lo..hi).step_by(KEYS) {
         let nk = KEYS.min(hi - k0);
-        // Decoding (one query token) reads whole blocks in place. Otherwise the block's
-        // keys ([hd, KEYS]) and values ([KEYS, hd]) are copied, zero-padded, so the
-        // loops below have fixed lengths and the many passes of a batch reuse a compact
-        // block (the cache's key rows are a large power of two apart and would evict
-        // one another).
-        // Other cache types are converted a block at a time into the same scratch.
-        let blk = match b.kv {
-            KvSlice::F32 { kt, v } if nk == KEYS && b.starts.len() == 1 => KeyBlock {
-                k0,
-                kblk: &kt[k0..],
-                k_stride: b.stride,
-                vblk: &v[k0 * b.v_stride..],
-                v_stride: b.v_stride,
-            },
-            _ => {
-                convert_block::<KEYS>(&b.kv, hd, b.stride, b.v_stride, k0, nk, kblk, vblk);
-                KeyBlock { k0, kblk, k_stride: KEYS, vblk, v_stride: hd }
-            }
-        };
+        // The block's keys ([hd, KEYS]) and values ([KEYS, hd]) are copied (converted
+        // from the cache's type), zero-padded, so the loops below have fixed lengths and
+        // the many passes of a batch reuse a compact block (the cache's key rows are a
+        // large power of two apart and would evict one another).
+        convert_block::<KEYS>(&b.kv, hd, b.stride, b.v_stride, k0, nk, kblk, vblk);
+        let blk = KeyBlock { k0, kblk, k_stride: KEYS, vblk, v_stride: hd };
         // `R` rows at a time, each with its own accumulator chains across the keys;
         // the last rows one at a time.
         let mut r = 0;
@@ -249,7 +241,7 @@ fn values<const R: usize, const S: usize>(
 
 /// The largest of `KEYS` values, by a fixed tree of pairwise maxima.
 #[inline(always)]
-fn max_of(a: &[f32; KEYS]) -> f32 {
+pub(super) fn max_of(a: &[f32; KEYS]) -> f32 {
     let mut h = [0f32; KEYS / 2];
     for j in 0..KEYS / 2 {
         h[j] = a[j].max(a[j + KEYS / 2]);
@@ -266,7 +258,7 @@ fn max_of(a: &[f32; KEYS]) -> f32 {
 
 /// The sum of `KEYS` values, by a fixed tree of pairwise sums.
 #[inline(always)]
-fn sum_of(a: &[f32; KEYS]) -> f32 {
+pub(super) fn sum_of(a: &[f32; KEYS]) -> f32 {
     let mut h = [0f32; KEYS / 2];
     for j in 0..KEYS / 2 {
         h[j] = a[j] + a[j + KEYS / 2];
@@ -283,7 +275,7 @@ fn sum_of(a: &[f32; KEYS]) -> f32 {
 
 /// Floats of scratch `attention_block` needs for `rows` query rows.
 pub fn scratch_len(rows: usize, hd: usize) -> usize {
-    rows * (KEYS + 2) + 2 * hd * KEYS
+    (rows * (KEYS + 2) + 2 * hd * KEYS).max(super::attention_decode::scratch_len(rows, hd))
 }
 
 /// `e^x`, branch-free so it vectorizes, and the same bits on every platform (the

@@ -7,6 +7,7 @@
 pub mod aarch64;
 pub mod activation;
 pub mod attention;
+pub mod attention_decode;
 pub mod kv_block;
 pub mod pack;
 pub mod scalar;
