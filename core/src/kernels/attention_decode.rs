@@ -13,14 +13,14 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::attention::{AttnBlock, KEYS, exp, max_of, sum_of};
-use super::kv_block::{key_row, value_row};
+use super::kv_block::{key_row, value_into};
 
 /// Keys per chunk (a multiple of `KEYS`): the rows' scores for a chunk stay in L1.
 pub const CHUNK: usize = 1024;
 
 /// Floats of scratch [`attention_decode`] needs for `rows` query rows of `hd` channels.
 pub fn scratch_len(rows: usize, hd: usize) -> usize {
-    rows * (CHUNK + 2) + CHUNK + 2 * hd
+    rows * (CHUNK + 2) + CHUNK + KEYS * hd
 }
 
 /// `out[r] = softmax(scale · q[r] · Kᵀ) · V` over slots `starts[0]..ends[0]` for the
@@ -32,10 +32,8 @@ pub fn attention_decode(b: &AttnBlock, out: &mut [f32], scratch: &mut [f32]) {
     let (scores, rest) = scratch.split_at_mut(rows * CHUNK);
     let (maxes, rest) = rest.split_at_mut(rows);
     let (sums, rest) = rest.split_at_mut(rows);
-    let (kbuf, rest) = rest.split_at_mut(CHUNK);
-    let (vbuf, zeros) = rest.split_at_mut(hd);
-    let zeros = &mut zeros[..hd];
-    zeros.fill(0.0);
+    let (kbuf, vblk) = rest.split_at_mut(CHUNK);
+    let vblk = &mut vblk[..KEYS * hd];
     maxes.fill(f32::NEG_INFINITY);
     sums.fill(0.0);
     let out = &mut out[..rows * hd];
@@ -45,10 +43,17 @@ pub fn attention_decode(b: &AttnBlock, out: &mut [f32], scratch: &mut [f32]) {
         chunk_scores(b, k0, n, scores, kbuf);
         for s0 in (0..n).step_by(KEYS) {
             let nk = KEYS.min(n - s0);
+            // The block's values once for every row ([KEYS, hd], zero past `nk`).
+            for (t, row) in vblk.chunks_exact_mut(hd).enumerate() {
+                if t < nk {
+                    value_into(&b.kv, k0 + s0 + t, b.v_stride, row);
+                } else {
+                    row.fill(0.0);
+                }
+            }
             for r in 0..rows {
                 let p = block_softmax(b, &scores[r * CHUNK + s0..][..nk], r, maxes, sums);
-                let o = &mut out[r * hd..(r + 1) * hd];
-                block_values(b, k0 + s0, nk, &p, o, vbuf, zeros);
+                block_values(hd, &p, &mut out[r * hd..(r + 1) * hd], vblk);
             }
         }
     }
@@ -102,31 +107,32 @@ fn block_softmax(
     (a, alpha)
 }
 
-/// `o = o * alpha + Σ_t p[t] · v[slot0 + t]` over the block's `KEYS` keys (zero values past
-/// `nk`), channel by channel as the batched path: `mul_add` over the whole slabs of 16,
-/// a product and a sum for the channels after them.
+/// `o = o * alpha + Σ_t p[t] · v[t]` over the block's `KEYS` values (`[KEYS, hd]`),
+/// channel by channel as the batched path: `mul_add` over the whole slabs of 16 (held in
+/// registers across the keys), a product and a sum for the channels after them.
 #[inline(always)]
-fn block_values(
-    b: &AttnBlock,
-    slot0: usize,
-    nk: usize,
-    (p, alpha): &([f32; KEYS], f32),
-    o: &mut [f32],
-    vbuf: &mut [f32],
-    zeros: &[f32],
-) {
-    let hd = b.hd;
+fn block_values(hd: usize, (p, alpha): &([f32; KEYS], f32), o: &mut [f32], vblk: &[f32]) {
     let whole = hd / 16 * 16;
-    for x in o.iter_mut() {
-        *x *= alpha;
+    for c0 in (0..whole).step_by(16) {
+        let mut acc = [0f32; 16];
+        for (a, &x) in acc.iter_mut().zip(&o[c0..c0 + 16]) {
+            *a = x * alpha;
+        }
+        for t in 0..KEYS {
+            let Ok(v) = <&[f32; 16]>::try_from(&vblk[t * hd + c0..t * hd + c0 + 16]) else {
+                return;
+            };
+            for j in 0..16 {
+                acc[j] = p[t].mul_add(v[j], acc[j]);
+            }
+        }
+        o[c0..c0 + 16].copy_from_slice(&acc);
     }
-    for t in 0..KEYS {
-        let v = if t < nk { value_row(&b.kv, slot0 + t, b.v_stride, hd, vbuf) } else { zeros };
-        for c in 0..whole {
-            o[c] = p[t].mul_add(v[c], o[c]);
+    for c in whole..hd {
+        let mut x = o[c] * alpha;
+        for t in 0..KEYS {
+            x += p[t] * vblk[t * hd + c];
         }
-        for c in whole..hd {
-            o[c] += p[t] * v[c];
-        }
+        o[c] = x;
     }
 }

@@ -69,7 +69,14 @@ pub fn f16_to_f32(h: u16) -> f32 {
 /// Channel `d` of keys `k0..k0 + n` (`kt` is `[hd, stride]`), as f32: the cache itself
 /// when it is f32, else converted into `buf` (at least `n` floats).
 #[inline(always)]
-pub fn key_row<'b>(kv: &'b KvSlice, d: usize, stride: usize, k0: usize, n: usize, buf: &'b mut [f32]) -> &'b [f32] {
+pub fn key_row<'b>(
+    kv: &'b KvSlice,
+    d: usize,
+    stride: usize,
+    k0: usize,
+    n: usize,
+    buf: &'b mut [f32],
+) -> &'b [f32] {
     let at = d * stride + k0;
     match kv {
         KvSlice::F32 { kt, .. } => &kt[at..at + n],
@@ -89,28 +96,25 @@ pub fn key_row<'b>(kv: &'b KvSlice, d: usize, stride: usize, k0: usize, n: usize
     }
 }
 
-/// The `hd` values of slot `s` (rows `v_stride` apart), as f32: the cache itself when it
-/// is f32, else converted into `buf` (at least `hd` floats).
+/// The values of slot `s` (rows `v_stride` apart) as f32 into `dst` (`hd` floats).
 #[inline(always)]
-pub fn value_row<'b>(kv: &'b KvSlice, s: usize, v_stride: usize, hd: usize, buf: &'b mut [f32]) -> &'b [f32] {
-    let at = s * v_stride;
+pub fn value_into(kv: &KvSlice, s: usize, v_stride: usize, dst: &mut [f32]) {
+    let (at, hd) = (s * v_stride, dst.len());
     match kv {
-        KvSlice::F32 { v, .. } => &v[at..at + hd],
+        KvSlice::F32 { v, .. } => dst.copy_from_slice(&v[at..at + hd]),
         KvSlice::F16 { v, .. } => {
-            for (o, &h) in buf[..hd].iter_mut().zip(&v[at..at + hd]) {
+            for (o, &h) in dst.iter_mut().zip(&v[at..at + hd]) {
                 *o = f16_to_f32(h);
             }
-            &buf[..hd]
         }
         KvSlice::Q8_0 { v, v_scale, .. } => {
             let (qs, scales) = (&v[at..at + hd], &v_scale[at / 32..(at + hd) / 32]);
-            for ((o, q), &sc) in buf[..hd].chunks_exact_mut(32).zip(qs.chunks_exact(32)).zip(scales) {
+            for ((o, q), &sc) in dst.chunks_exact_mut(32).zip(qs.chunks_exact(32)).zip(scales) {
                 let d = f16_to_f32(sc);
                 for (y, &q) in o.iter_mut().zip(q) {
                     *y = q as f32 * d;
                 }
             }
-            &buf[..hd]
         }
     }
 }
