@@ -77,21 +77,31 @@ pub fn key_row<'b>(
     n: usize,
     buf: &'b mut [f32],
 ) -> &'b [f32] {
-    let at = d * stride + k0;
     match kv {
-        KvSlice::F32 { kt, .. } => &kt[at..at + n],
+        KvSlice::F32 { kt, .. } => &kt[d * stride + k0..][..n],
+        _ => {
+            key_into(kv, d, stride, k0, &mut buf[..n]);
+            &buf[..n]
+        }
+    }
+}
+
+/// Channel `d` of keys `k0..k0 + dst.len()` as f32 into `dst`.
+#[inline(always)]
+pub fn key_into(kv: &KvSlice, d: usize, stride: usize, k0: usize, dst: &mut [f32]) {
+    let (at, n) = (d * stride + k0, dst.len());
+    match kv {
+        KvSlice::F32 { kt, .. } => dst.copy_from_slice(&kt[at..at + n]),
         KvSlice::F16 { kt, .. } => {
-            for (o, &h) in buf[..n].iter_mut().zip(&kt[at..at + n]) {
+            for (o, &h) in dst.iter_mut().zip(&kt[at..at + n]) {
                 *o = f16_to_f32(h);
             }
-            &buf[..n]
         }
         KvSlice::Q8_0 { kt, kt_scale, .. } => {
             let sc = &kt_scale[d / 32 * stride + k0..][..n];
-            for ((o, &q), &s) in buf[..n].iter_mut().zip(&kt[at..at + n]).zip(sc) {
+            for ((o, &q), &s) in dst.iter_mut().zip(&kt[at..at + n]).zip(sc) {
                 *o = q as f32 * f16_to_f32(s);
             }
-            &buf[..n]
         }
     }
 }
@@ -137,48 +147,15 @@ pub fn convert_block<const KEYS: usize>(
         let Ok(dst) = <&mut [f32; KEYS]>::try_from(&mut kblk[d * KEYS..(d + 1) * KEYS]) else {
             return;
         };
-        let at = d * stride + k0;
-        match kv {
-            KvSlice::F32 { kt, .. } => {
-                dst[..n].copy_from_slice(&kt[at..at + n]);
-            }
-            KvSlice::F16 { kt, .. } => {
-                for (o, &h) in dst[..n].iter_mut().zip(&kt[at..at + n]) {
-                    *o = f16_to_f32(h);
-                }
-            }
-            KvSlice::Q8_0 { kt, kt_scale, .. } => {
-                let sc = &kt_scale[d / 32 * stride + k0..][..n];
-                for ((o, &q), &s) in dst[..n].iter_mut().zip(&kt[at..at + n]).zip(sc) {
-                    *o = q as f32 * f16_to_f32(s);
-                }
-            }
-        }
+        key_into(kv, d, stride, k0, &mut dst[..n]);
         dst[n..].fill(0.0);
     }
     for t in 0..KEYS {
         let dst = &mut vblk[t * hd..(t + 1) * hd];
-        if t >= n {
+        if t < n {
+            value_into(kv, k0 + t, v_stride, dst);
+        } else {
             dst.fill(0.0);
-            continue;
-        }
-        let at = (k0 + t) * v_stride;
-        match kv {
-            KvSlice::F32 { v, .. } => dst.copy_from_slice(&v[at..at + hd]),
-            KvSlice::F16 { v, .. } => {
-                for (o, &h) in dst.iter_mut().zip(&v[at..at + hd]) {
-                    *o = f16_to_f32(h);
-                }
-            }
-            KvSlice::Q8_0 { v, v_scale, .. } => {
-                let (qs, scales) = (&v[at..at + hd], &v_scale[at / 32..(at + hd) / 32]);
-                for ((o, q), &s) in dst.chunks_exact_mut(32).zip(qs.chunks_exact(32)).zip(scales) {
-                    let d = f16_to_f32(s);
-                    for (y, &q) in o.iter_mut().zip(q) {
-                        *y = q as f32 * d;
-                    }
-                }
-            }
         }
     }
 }
