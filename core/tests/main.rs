@@ -17,6 +17,7 @@ mod energy_rapl;
 mod energy_trace;
 mod energy_windows;
 mod engine_energy;
+mod engine_files;
 mod engine_sessions;
 mod eval;
 mod forward_naive;
