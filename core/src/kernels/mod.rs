@@ -36,41 +36,32 @@ pub enum PackedMatrix {
 /// the rows of `groups` (groups of 8 rows) and tokens `0..n_tok`.
 pub type GemmFn<T> = fn(&pack::Packed<T>, Range<usize>, &[ActQ8], usize, &mut [f32], usize);
 
-/// One integer kernel per packed format.
-pub struct PackedKernels {
-    pub q4_0: GemmFn<pack::TileQ4_0>,
-    pub q4_1: GemmFn<pack::TileQ4_1>,
-    pub q5_0: GemmFn<pack::TileQ5_0>,
-    pub q5_1: GemmFn<pack::TileQ5_1>,
-    pub q8_0: GemmFn<pack::TileQ8_0>,
-    pub q4_k: GemmFn<pack::TileQ4_K>,
-    pub q5_k: GemmFn<pack::TileQ5_K>,
-    pub q6_k: GemmFn<pack::TileQ6_K>,
-}
-
-impl PackedKernels {
-    /// Runs the kernel for `w`'s format.
-    pub fn gemm(
-        &self,
-        w: &PackedTiles,
-        groups: Range<usize>,
-        act: &[ActQ8],
-        n_tok: usize,
-        out: &mut [f32],
-        ld: usize,
-    ) {
-        match w {
-            PackedTiles::Q4_0(p) => (self.q4_0)(p, groups, act, n_tok, out, ld),
-            PackedTiles::Q4_1(p) => (self.q4_1)(p, groups, act, n_tok, out, ld),
-            PackedTiles::Q5_0(p) => (self.q5_0)(p, groups, act, n_tok, out, ld),
-            PackedTiles::Q5_1(p) => (self.q5_1)(p, groups, act, n_tok, out, ld),
-            PackedTiles::Q8_0(p) => (self.q8_0)(p, groups, act, n_tok, out, ld),
-            PackedTiles::Q4_K(p) => (self.q4_k)(p, groups, act, n_tok, out, ld),
-            PackedTiles::Q5_K(p) => (self.q5_k)(p, groups, act, n_tok, out, ld),
-            PackedTiles::Q6_K(p) => (self.q6_k)(p, groups, act, n_tok, out, ld),
+macro_rules! packed_kernels {
+    ($(($ty:ident, $tile:ident, $field:ident)),* $(,)?) => {
+        /// One integer kernel per packed format (fields named after the formats).
+        pub struct PackedKernels {
+            $(pub $field: GemmFn<pack::$tile>,)*
         }
-    }
+
+        impl PackedKernels {
+            /// Runs the kernel for `w`'s format.
+            pub fn gemm(
+                &self,
+                w: &PackedTiles,
+                groups: Range<usize>,
+                act: &[ActQ8],
+                n_tok: usize,
+                out: &mut [f32],
+                ld: usize,
+            ) {
+                match w {
+                    $(PackedTiles::$ty(p) => (self.$field)(p, groups, act, n_tok, out, ld),)*
+                }
+            }
+        }
+    };
 }
+pack::for_each_packed_format!(packed_kernels);
 
 /// `(q, hd, kt, stride, n, scores)`: see [`Kernels::attn_scores`].
 pub type AttnScoresFn =

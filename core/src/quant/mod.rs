@@ -19,8 +19,8 @@
 //! Multi-byte fields are little-endian, as GGUF stores them; the byte views below
 //! assume a little-endian host (every platform Joule targets).
 
-mod check;
 pub mod float;
+pub mod format;
 mod kquant;
 pub mod q4_0;
 pub mod q4_1;
@@ -32,22 +32,21 @@ pub mod q6_k;
 pub mod q8_0;
 pub mod q8_act;
 pub mod q8_k;
+pub mod tile;
 mod types;
 
-use bytemuck::{Pod, PodCastError};
-use half::{bf16, f16};
-
-pub use check::first_non_finite;
-pub use q4_0::BlockQ4_0;
-pub use q4_1::BlockQ4_1;
-pub use q4_k::BlockQ4_K;
-pub use q5_0::BlockQ5_0;
-pub use q5_1::BlockQ5_1;
-pub use q5_k::BlockQ5_K;
-pub use q6_k::BlockQ6_K;
-pub use q8_0::BlockQ8_0;
+pub use format::{BlockFormat, FORMATS, FormatRow, format};
+pub use q4_0::{BlockQ4_0, TileQ4_0};
+pub use q4_1::{BlockQ4_1, TileQ4_1};
+pub use q4_k::{BlockQ4_K, TileQ4_K};
+pub use q5_0::{BlockQ5_0, TileQ5_0};
+pub use q5_1::{BlockQ5_1, TileQ5_1};
+pub use q5_k::{BlockQ5_K, TileQ5_K};
+pub use q6_k::{BlockQ6_K, TileQ6_K};
+pub use q8_0::{BlockQ8_0, TileQ8_0};
 pub use q8_act::BlockQ8x32;
 pub use q8_k::BlockQ8_K;
+pub use tile::TileFormat;
 pub use types::{GgmlType, QK_K};
 
 /// What went wrong converting a row of tensor data.
@@ -86,13 +85,7 @@ pub enum ActivationKind {
 
 /// Which activation format the fast dot product of weights of type `ty` uses.
 pub fn activation_kind(ty: GgmlType) -> Result<ActivationKind, QuantError> {
-    use GgmlType::*;
-    match ty {
-        F32 | F16 | BF16 => Ok(ActivationKind::F32),
-        Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 => Ok(ActivationKind::Q8x32),
-        Q4_K | Q5_K | Q6_K => Ok(ActivationKind::Q8K),
-        _ => Err(QuantError::Unsupported { ty, op: "multiply" }),
-    }
+    format(ty).map(|f| f.activation).ok_or(QuantError::Unsupported { ty, op: "multiply" })
 }
 
 /// Dequantizes `bytes` (whole blocks of type `ty`, as stored in a GGUF file: one row,
@@ -100,53 +93,27 @@ pub fn activation_kind(ty: GgmlType) -> Result<ActivationKind, QuantError> {
 /// they hold. `bytes` must be aligned for the block type (at most 4 bytes; GGUF tensor
 /// data is 32-byte aligned).
 pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
-    use GgmlType::*;
-    let unsupported = QuantError::Unsupported { ty, op: "dequantize" };
-    if !ty.is_supported() {
-        return Err(unsupported);
-    }
+    let f = format(ty).ok_or(QuantError::Unsupported { ty, op: "dequantize" })?;
     check_lengths(ty, out.len(), bytes.len())?;
-    match ty {
-        F32 => dequantize_with(ty, bytes, out, |src: &[f32], out| out.copy_from_slice(src)),
-        F16 => dequantize_with::<f16>(ty, bytes, out, float::dequantize_f16),
-        BF16 => dequantize_with::<bf16>(ty, bytes, out, float::dequantize_bf16),
-        Q4_0 => dequantize_with(ty, bytes, out, q4_0::dequantize),
-        Q4_1 => dequantize_with(ty, bytes, out, q4_1::dequantize),
-        Q5_0 => dequantize_with(ty, bytes, out, q5_0::dequantize),
-        Q5_1 => dequantize_with(ty, bytes, out, q5_1::dequantize),
-        Q8_0 => dequantize_with(ty, bytes, out, q8_0::dequantize),
-        Q4_K => dequantize_with(ty, bytes, out, q4_k::dequantize),
-        Q5_K => dequantize_with(ty, bytes, out, q5_k::dequantize),
-        Q6_K => dequantize_with(ty, bytes, out, q6_k::dequantize),
-        _ => Err(unsupported),
-    }
+    f.dequantize(bytes, out)
 }
 
 /// Quantizes `x` (a whole number of blocks: one row, or many) to type `ty` with ggml's
 /// reference rules, writing the blocks' bytes (little-endian, as GGUF stores them) to
 /// `out`, which must be exactly the size of the result and needs no alignment.
 pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
-    use GgmlType::*;
-    let unsupported = QuantError::Unsupported { ty, op: "write" };
-    if !ty.is_supported() {
-        return Err(unsupported);
-    }
+    let f = format(ty).ok_or(QuantError::Unsupported { ty, op: "write" })?;
     check_lengths(ty, x.len(), out.len())?;
-    match ty {
-        F32 => out.copy_from_slice(bytemuck::cast_slice(x)),
-        F16 => quantize_with::<f16>(x, out, float::quantize_f16),
-        BF16 => quantize_with::<bf16>(x, out, float::quantize_bf16),
-        Q4_0 => quantize_with(x, out, q4_0::quantize),
-        Q4_1 => quantize_with(x, out, q4_1::quantize),
-        Q5_0 => quantize_with(x, out, q5_0::quantize),
-        Q5_1 => quantize_with(x, out, q5_1::quantize),
-        Q8_0 => quantize_with(x, out, q8_0::quantize),
-        Q4_K => quantize_with(x, out, q4_k::quantize),
-        Q5_K => quantize_with(x, out, q5_k::quantize),
-        Q6_K => quantize_with(x, out, q6_k::quantize),
-        _ => return Err(unsupported),
-    }
+    f.quantize(x, out);
     Ok(())
+}
+
+/// A cheap load-time check: the index of the first element (float types) or block
+/// (quantized types) whose value or f16 scale is NaN or infinite, or `None` when all are
+/// finite or Joule does not compute with `ty`. A NaN scale makes every weight of its
+/// block NaN, which otherwise shows only as an empty answer.
+pub fn first_non_finite(ty: GgmlType, bytes: &[u8]) -> Option<usize> {
+    format(ty)?.first_non_finite(bytes)
 }
 
 /// Checks that `elements` is a whole number of blocks and that `bytes` is exactly their
@@ -164,34 +131,6 @@ fn check_lengths(ty: GgmlType, elements: usize, bytes: usize) -> Result<(), Quan
         return Err(QuantError::LengthMismatch { ty, elements, expected_bytes, bytes });
     }
     Ok(())
-}
-
-/// Views `bytes` as blocks (no copy) and runs a typed dequantizer on them.
-fn dequantize_with<B: Pod>(
-    ty: GgmlType,
-    bytes: &[u8],
-    out: &mut [f32],
-    dequantize: fn(&[B], &mut [f32]),
-) -> Result<(), QuantError> {
-    let blocks: &[B] = bytemuck::try_cast_slice(bytes).map_err(|e| match e {
-        PodCastError::TargetAlignmentGreaterAndInputNotAligned
-        | PodCastError::AlignmentMismatch => {
-            QuantError::Misaligned { ty, addr: bytes.as_ptr() as usize, align: align_of::<B>() }
-        }
-        PodCastError::OutputSliceWouldHaveSlop | PodCastError::SizeMismatch => {
-            QuantError::ByteCount { ty, len: bytes.len(), type_size: size_of::<B>() }
-        }
-    })?;
-    dequantize(blocks, out);
-    Ok(())
-}
-
-/// Runs a typed quantizer into a block buffer and copies its bytes out, so the caller's
-/// byte buffer needs no alignment.
-fn quantize_with<B: Pod>(x: &[f32], out: &mut [u8], quantize: fn(&[f32], &mut [B])) {
-    let mut blocks = vec![B::zeroed(); out.len() / size_of::<B>()];
-    quantize(x, &mut blocks);
-    out.copy_from_slice(bytemuck::cast_slice(&blocks));
 }
 
 #[cfg(test)]

@@ -4,6 +4,11 @@
 
 use half::f16;
 
+use super::format::BlockFormat;
+use super::tile::{self, TileFormat};
+use super::ActivationKind;
+use super::GgmlType;
+
 use super::q8_act::BlockQ8x32;
 
 /// Elements per block.
@@ -98,6 +103,44 @@ pub fn vec_dot(w: &[BlockQ4_1], a: &[BlockQ8x32]) -> f32 {
         acc += block_dot(wb, ab) as f32 * (wb.d.to_f32() * ab.d) + wb.m.to_f32() * ab.s;
     }
     acc
+}
+
+impl BlockFormat for BlockQ4_1 {
+    const TYPE: GgmlType = GgmlType::Q4_1;
+    const ACTIVATION: ActivationKind = ActivationKind::Q8x32;
+    const F16_SCALES: &'static [usize] = &[0, 2];
+    fn dequantize(blocks: &[Self], out: &mut [f32]) {
+        dequantize(blocks, out)
+    }
+    fn quantize(x: &[f32], out: &mut [Self]) {
+        quantize(x, out)
+    }
+}
+
+// The repacked tile the integer kernels read (layout: `super::tile`).
+
+/// Q4_1 tile: `w = d * q + m`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TileQ4_1 {
+    pub d: [f16; tile::ROWS],
+    pub m: [f16; tile::ROWS],
+    pub qs: tile::Nibbles,
+}
+
+const _: () = assert!(size_of::<TileQ4_1>() == 160);
+
+impl TileFormat for TileQ4_1 {
+    type Block = BlockQ4_1;
+    fn put_row(&mut self, r: usize, b: &BlockQ4_1) {
+        (self.d[r], self.m[r]) = (b.d, b.m);
+        tile::put_nibbles(&mut self.qs, r, &quants(b));
+    }
+    fn values(&self, r: usize, out: &mut [f32]) {
+        for (e, o) in out.iter_mut().enumerate() {
+            *o = tile::nibble(&self.qs, r, e) as f32 * self.d[r].to_f32() + self.m[r].to_f32();
+        }
+    }
 }
 
 #[cfg(test)]

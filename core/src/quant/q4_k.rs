@@ -8,6 +8,11 @@
 
 use half::f16;
 
+use super::format::BlockFormat;
+use super::tile::{self, TileFormat};
+use super::ActivationKind;
+use super::GgmlType;
+
 use super::QK_K;
 use super::kquant::{quantize_superblock_with_mins, scale_min_k4};
 use super::q8_k::BlockQ8_K;
@@ -123,6 +128,57 @@ pub fn vec_dot(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
             - (wb.dmin.to_f32() * ab.d) * sum_mins as f32;
     }
     acc
+}
+
+impl BlockFormat for BlockQ4_K {
+    const TYPE: GgmlType = GgmlType::Q4_K;
+    const ACTIVATION: ActivationKind = ActivationKind::Q8K;
+    const F16_SCALES: &'static [usize] = &[0, 2];
+    fn dequantize(blocks: &[Self], out: &mut [f32]) {
+        dequantize(blocks, out)
+    }
+    fn quantize(x: &[f32], out: &mut [Self]) {
+        quantize(x, out)
+    }
+}
+
+// The repacked tile the integer kernels read (layout: `super::tile`).
+
+/// Q4_K tile, one super-block (8 columns of 32) per row:
+/// `w = d * sc[j] * q - dmin * m[j]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TileQ4_K {
+    pub d: [f16; tile::ROWS],
+    pub dmin: [f16; tile::ROWS],
+    /// 6-bit scale of column j, row r at `8j + r`.
+    pub sc: [u8; 64],
+    /// 6-bit min of column j, row r at `8j + r`.
+    pub m: [u8; 64],
+    pub qs: [tile::Nibbles; 8],
+}
+
+const _: () = assert!(size_of::<TileQ4_K>() == 1184);
+
+impl TileFormat for TileQ4_K {
+    type Block = BlockQ4_K;
+    fn put_row(&mut self, r: usize, b: &BlockQ4_K) {
+        (self.d[r], self.dmin[r]) = (b.d, b.dmin);
+        let q = quants(b);
+        for c in 0..8 {
+            (self.sc[8 * c + r], self.m[8 * c + r]) = scale_min(b, c);
+            tile::put_nibbles(&mut self.qs[c], r, &q[32 * c..32 * c + 32]);
+        }
+    }
+    fn values(&self, r: usize, out: &mut [f32]) {
+        for c in 0..8 {
+            let scale = self.d[r].to_f32() * self.sc[8 * c + r] as f32;
+            let min = self.dmin[r].to_f32() * self.m[8 * c + r] as f32;
+            for e in 0..32 {
+                out[32 * c + e] = scale * tile::nibble(&self.qs[c], r, e) as f32 - min;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

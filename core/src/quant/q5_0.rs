@@ -5,6 +5,11 @@
 
 use half::f16;
 
+use super::format::BlockFormat;
+use super::tile::{self, TileFormat};
+use super::ActivationKind;
+use super::GgmlType;
+
 use super::q8_act::BlockQ8x32;
 
 /// Elements per block.
@@ -110,6 +115,47 @@ pub fn vec_dot(w: &[BlockQ5_0], a: &[BlockQ8x32]) -> f32 {
         acc += block_dot(wb, ab) as f32 * (wb.d.to_f32() * ab.d);
     }
     acc
+}
+
+impl BlockFormat for BlockQ5_0 {
+    const TYPE: GgmlType = GgmlType::Q5_0;
+    const ACTIVATION: ActivationKind = ActivationKind::Q8x32;
+    const F16_SCALES: &'static [usize] = &[0];
+    fn dequantize(blocks: &[Self], out: &mut [f32]) {
+        dequantize(blocks, out)
+    }
+    fn quantize(x: &[f32], out: &mut [Self]) {
+        quantize(x, out)
+    }
+}
+
+// The repacked tile the integer kernels read (layout: `super::tile`).
+
+/// Q5_0 tile: `w = d * (q - 16)`, quants stored unsigned.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TileQ5_0 {
+    pub d: [f16; tile::ROWS],
+    pub qh: tile::HighBits,
+    pub qs: tile::Nibbles,
+}
+
+const _: () = assert!(size_of::<TileQ5_0>() == 176);
+
+impl TileFormat for TileQ5_0 {
+    type Block = BlockQ5_0;
+    fn put_row(&mut self, r: usize, b: &BlockQ5_0) {
+        self.d[r] = b.d;
+        let q = quants(b).map(|v| (v + 16) as u8);
+        tile::put_nibbles(&mut self.qs, r, &q);
+        tile::put_high_bits(&mut self.qh, r, &q);
+    }
+    fn values(&self, r: usize, out: &mut [f32]) {
+        for (e, o) in out.iter_mut().enumerate() {
+            let q = tile::q5_at(&self.qs, &self.qh, r, e) as i32 - 16;
+            *o = q as f32 * self.d[r].to_f32();
+        }
+    }
 }
 
 #[cfg(test)]

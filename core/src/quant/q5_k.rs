@@ -7,6 +7,11 @@
 
 use half::f16;
 
+use super::format::BlockFormat;
+use super::tile::{self, TileFormat};
+use super::ActivationKind;
+use super::GgmlType;
+
 use super::QK_K;
 use super::kquant::{quantize_superblock_with_mins, scale_min_k4};
 use super::q8_k::BlockQ8_K;
@@ -123,6 +128,57 @@ pub fn vec_dot(w: &[BlockQ5_K], a: &[BlockQ8_K]) -> f32 {
             - (wb.dmin.to_f32() * ab.d) * sum_mins as f32;
     }
     acc
+}
+
+impl BlockFormat for BlockQ5_K {
+    const TYPE: GgmlType = GgmlType::Q5_K;
+    const ACTIVATION: ActivationKind = ActivationKind::Q8K;
+    const F16_SCALES: &'static [usize] = &[0, 2];
+    fn dequantize(blocks: &[Self], out: &mut [f32]) {
+        dequantize(blocks, out)
+    }
+    fn quantize(x: &[f32], out: &mut [Self]) {
+        quantize(x, out)
+    }
+}
+
+// The repacked tile the integer kernels read (layout: `super::tile`).
+
+/// Q5_K tile: as Q4_K with 5-bit quants.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TileQ5_K {
+    pub d: [f16; tile::ROWS],
+    pub dmin: [f16; tile::ROWS],
+    pub sc: [u8; 64],
+    pub m: [u8; 64],
+    pub qh: [tile::HighBits; 8],
+    pub qs: [tile::Nibbles; 8],
+}
+
+const _: () = assert!(size_of::<TileQ5_K>() == 1440);
+
+impl TileFormat for TileQ5_K {
+    type Block = BlockQ5_K;
+    fn put_row(&mut self, r: usize, b: &BlockQ5_K) {
+        (self.d[r], self.dmin[r]) = (b.d, b.dmin);
+        let q = quants(b);
+        for c in 0..8 {
+            (self.sc[8 * c + r], self.m[8 * c + r]) = scale_min(b, c);
+            tile::put_nibbles(&mut self.qs[c], r, &q[32 * c..32 * c + 32]);
+            tile::put_high_bits(&mut self.qh[c], r, &q[32 * c..32 * c + 32]);
+        }
+    }
+    fn values(&self, r: usize, out: &mut [f32]) {
+        for c in 0..8 {
+            let scale = self.d[r].to_f32() * self.sc[8 * c + r] as f32;
+            let min = self.dmin[r].to_f32() * self.m[8 * c + r] as f32;
+            for e in 0..32 {
+                let q = tile::q5_at(&self.qs[c], &self.qh[c], r, e);
+                out[32 * c + e] = scale * q as f32 - min;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,11 @@
 
 use half::f16;
 
+use super::format::BlockFormat;
+use super::tile::{self, TileFormat};
+use super::ActivationKind;
+use super::GgmlType;
+
 use super::QK_K;
 use super::kquant::{GROUP_MAX_EPS, make_qx_quants, nearest_int};
 use super::q8_k::BlockQ8_K;
@@ -153,6 +158,54 @@ pub fn vec_dot(w: &[BlockQ6_K], a: &[BlockQ8_K]) -> f32 {
         acc += (wb.d.to_f32() * ab.d) * superblock_dot(wb, ab) as f32;
     }
     acc
+}
+
+impl BlockFormat for BlockQ6_K {
+    const TYPE: GgmlType = GgmlType::Q6_K;
+    const ACTIVATION: ActivationKind = ActivationKind::Q8K;
+    // ggml block_q6_K: ql[128], qh[64], scales[16], then d.
+    const F16_SCALES: &'static [usize] = &[208];
+    fn dequantize(blocks: &[Self], out: &mut [f32]) {
+        dequantize(blocks, out)
+    }
+    fn quantize(x: &[f32], out: &mut [Self]) {
+        quantize(x, out)
+    }
+}
+
+// The repacked tile the integer kernels read (layout: `super::tile`).
+
+/// Q6_K tile, quants widened to signed bytes: `w = d * sc[16-element half] * q`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TileQ6_K {
+    pub d: [f16; tile::ROWS],
+    /// Signed scale of column j, half h (elements 16h..16h+16), row r at `16j + 8h + r`.
+    pub sc: [i8; 128],
+    pub qs: [tile::Bytes; 8],
+}
+
+const _: () = assert!(size_of::<TileQ6_K>() == 2192);
+
+impl TileFormat for TileQ6_K {
+    type Block = BlockQ6_K;
+    fn put_row(&mut self, r: usize, b: &BlockQ6_K) {
+        self.d[r] = b.d;
+        let q = quants(b);
+        for c in 0..8 {
+            self.sc[16 * c + r] = b.scales[2 * c];
+            self.sc[16 * c + 8 + r] = b.scales[2 * c + 1];
+            tile::put_bytes(&mut self.qs[c], r, &q[32 * c..32 * c + 32]);
+        }
+    }
+    fn values(&self, r: usize, out: &mut [f32]) {
+        for c in 0..8 {
+            for e in 0..32 {
+                let scale = self.d[r].to_f32() * self.sc[16 * c + 8 * (e / 16) + r] as f32;
+                out[32 * c + e] = scale * tile::byte(&self.qs[c], r, e) as f32;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

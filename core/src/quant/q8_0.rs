@@ -2,6 +2,11 @@
 
 use half::f16;
 
+use super::format::BlockFormat;
+use super::tile::{self, TileFormat};
+use super::ActivationKind;
+use super::GgmlType;
+
 use super::q8_act::BlockQ8x32;
 
 /// Elements per block.
@@ -74,6 +79,43 @@ pub fn vec_dot(w: &[BlockQ8_0], a: &[BlockQ8x32]) -> f32 {
         acc += block_dot(wb, ab) as f32 * (wb.d.to_f32() * ab.d);
     }
     acc
+}
+
+impl BlockFormat for BlockQ8_0 {
+    const TYPE: GgmlType = GgmlType::Q8_0;
+    const ACTIVATION: ActivationKind = ActivationKind::Q8x32;
+    const F16_SCALES: &'static [usize] = &[0];
+    fn dequantize(blocks: &[Self], out: &mut [f32]) {
+        dequantize(blocks, out)
+    }
+    fn quantize(x: &[f32], out: &mut [Self]) {
+        quantize(x, out)
+    }
+}
+
+// The repacked tile the integer kernels read (layout: `super::tile`).
+
+/// Q8_0 tile: `w = d * q`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TileQ8_0 {
+    pub d: [f16; tile::ROWS],
+    pub qs: tile::Bytes,
+}
+
+const _: () = assert!(size_of::<TileQ8_0>() == 272);
+
+impl TileFormat for TileQ8_0 {
+    type Block = BlockQ8_0;
+    fn put_row(&mut self, r: usize, b: &BlockQ8_0) {
+        self.d[r] = b.d;
+        tile::put_bytes(&mut self.qs, r, &b.qs);
+    }
+    fn values(&self, r: usize, out: &mut [f32]) {
+        for (e, o) in out.iter_mut().enumerate() {
+            *o = tile::byte(&self.qs, r, e) as f32 * self.d[r].to_f32();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! path, and byte round trips agreeing with the typed functions.
 
 use super::*;
+use bytemuck::Pod;
+use half::{bf16, f16};
 
 const WRITABLE: [GgmlType; 11] = [
     GgmlType::F32,

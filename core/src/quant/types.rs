@@ -122,7 +122,7 @@ impl GgmlType {
     }
 
     /// (elements per block, bytes per block), as ggml defines them.
-    pub fn block_geometry(self) -> (usize, usize) {
+    pub const fn block_geometry(self) -> (usize, usize) {
         use GgmlType::*;
         match self {
             F32 => (1, 4),
@@ -160,11 +160,11 @@ impl GgmlType {
         }
     }
 
-    pub fn block_size(self) -> usize {
+    pub const fn block_size(self) -> usize {
         self.block_geometry().0
     }
 
-    pub fn type_size(self) -> usize {
+    pub const fn type_size(self) -> usize {
         self.block_geometry().1
     }
 
@@ -178,10 +178,15 @@ impl GgmlType {
         (n / bs as u64).checked_mul(ts as u64)
     }
 
-    /// The types Joule can load, write and multiply.
+    /// The types Joule can load, write and multiply: the rows of [`super::format::FORMATS`].
     pub const SUPPORTED: [GgmlType; 11] = {
-        use GgmlType::*;
-        [F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K]
+        let mut types = [GgmlType::F32; 11];
+        let mut i = 0;
+        while i < types.len() {
+            types[i] = super::format::FORMATS[i].ty;
+            i += 1;
+        }
+        types
     };
 
     /// Whether Joule can load weights of this type (dequantize and multiply).
@@ -230,10 +235,15 @@ impl GgmlType {
 
 /// A type name Joule does not support (parsing is case-insensitive: "q4_k" or "Q4_K").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown or unsupported tensor type '{0}' (supported: f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k)"
-)]
+#[error("unknown or unsupported tensor type '{0}' (supported: {list})", list = supported_names())]
 pub struct UnknownType(pub String);
+
+/// "f32, f16, ..., q6_k": the supported types as the parser accepts them.
+fn supported_names() -> String {
+    let names: Vec<String> =
+        GgmlType::SUPPORTED.iter().map(|t| t.name().to_ascii_lowercase()).collect();
+    names.join(", ")
+}
 
 impl std::str::FromStr for GgmlType {
     type Err = UnknownType;
