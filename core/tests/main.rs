@@ -28,6 +28,7 @@ mod kernels_aarch64_parity;
 mod kernels_float_parity;
 mod kernels_kv_parity;
 mod kernels_packed;
+mod kernels_simd_parity;
 mod kernels_x86_parity;
 mod kv_cache_types;
 mod model_errors;

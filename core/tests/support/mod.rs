@@ -1,5 +1,7 @@
 //! Helpers shared by every module of the integration binary.
 
+pub mod kernel_cases;
+
 use std::ffi::OsStr;
 use std::process::Command;
 
