@@ -7,6 +7,7 @@ use clap::Args;
 use joule_core::KvType;
 use joule_core::Precision;
 use joule_core::engine::bench::{BenchCase, mean_std, run_case_metered};
+use joule_core::engine::bench_profile::{CaseProfile, profile_case};
 use joule_core::engine::{Engine, EngineOptions, peak_rss_bytes};
 use serde::Serialize;
 
@@ -51,6 +52,10 @@ pub struct BenchArgs {
     /// fraction of the bandwidth ceiling (bandwidth ÷ weight bytes per token).
     #[arg(long)]
     bandwidth: bool,
+    /// Also profile one more repetition of each case: time per operation per pass (decode
+    /// token or prefill batch), bytes read and GB/s (a `profile` field in JSON).
+    #[arg(long)]
+    profile: bool,
 }
 
 /// One result row; field names follow llama-bench's JSON where they apply.
@@ -89,6 +94,9 @@ struct Row {
     read_bandwidth: Option<f64>,
     /// avg_ts × weight bytes per token ÷ read bandwidth (tg cases).
     bandwidth_fraction: Option<f64>,
+    /// Time per operation of one extra repetition (with --profile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<CaseProfile>,
 }
 
 pub fn bench(a: BenchArgs) -> crate::CliResult {
@@ -131,6 +139,40 @@ pub fn bench(a: BenchArgs) -> crate::CliResult {
     }
     if a.output == "json" {
         outln!("{}", serde_json::to_string_pretty(&rows)?)?;
+    } else {
+        for row in &rows {
+            if let Some(p) = &row.profile {
+                print_profile(row, p)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One case's profile as a markdown table.
+fn print_profile(row: &Row, p: &CaseProfile) -> crate::CliResult {
+    let unit = if row.n_gen > 0 { "token" } else { "batch" };
+    outln!(
+        "\nprofile: {} threads {} (per {unit}, {} passes): measured {:.3} ms, operations {:.3} ms ({:.1} %)\n",
+        row.n_threads,
+        p.test,
+        p.passes,
+        p.measured_ms,
+        p.profiled_ms,
+        p.coverage * 100.0
+    )?;
+    outln!("| operation | calls | ms | share | MB read | GB/s |")?;
+    outln!("| --- | ---: | ---: | ---: | ---: | ---: |")?;
+    for o in &p.ops {
+        outln!(
+            "| {} | {:.0} | {:.3} | {:.1} % | {} | {} |",
+            o.op,
+            o.calls,
+            o.ms,
+            o.share * 100.0,
+            if o.bytes > 0 { format!("{:.2}", o.bytes as f64 / 1e6) } else { "-".into() },
+            o.gb_per_s.map_or("-".into(), |g| format!("{g:.1}"))
+        )?;
     }
     Ok(())
 }
@@ -235,6 +277,7 @@ fn measure(
         weight_bytes_per_token: engine.decode_weight_bytes(),
         read_bandwidth: None,
         bandwidth_fraction: None,
+        profile: if a.profile { Some(profile_case(engine, case, depth)?) } else { None },
     })
 }
 

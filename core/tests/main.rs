@@ -6,6 +6,7 @@
 mod energy_support;
 mod support;
 
+mod bench_profile;
 mod chat_jinja_compat;
 mod chat_limits;
 mod chat_reference;

@@ -11,6 +11,7 @@ use super::Engine;
 use super::turn::prefill;
 use crate::energy::EnergyReading;
 use crate::error::{Error, Result};
+use crate::model::profile::OpTotals;
 use crate::model::{ForwardState, KvCache, Logits, forward};
 use crate::sampling::Rng;
 
@@ -120,60 +121,86 @@ pub fn run_case_at_depth(
     reps: usize,
     around: &mut TimedRepetition<'_>,
 ) -> Result<BenchTimes> {
-    let model = engine.model();
-    let n = case.tokens();
-    if n == 0 {
-        return Err(Error::InvalidArgument(format!("{} has no tokens", case.name())));
-    }
-    let context = depth
-        + match case {
-            BenchCase::Prompt(n) => n,
-            BenchCase::Generate(n) => n + 1,
-        };
-    let batch = engine.options().batch.min(n);
-    let mut kv = KvCache::with_type(&model.config, context, engine.kv_type())?;
-    let mut state = ForwardState::new(model, batch);
-    let mut rng = Rng::new(1234);
-    let vocab = model.config.n_vocab as u64;
-    let mut random_tokens =
-        |k: usize| -> Vec<u32> { (0..k).map(|_| (rng.next_u64() % vocab) as u32).collect() };
-    let mut once = || -> Result<f64> {
-        kv.clear();
-        let prefix = random_tokens(depth);
-        for chunk in prefix.chunks(batch.max(1)) {
-            forward(model, engine.pool(), &mut state, &mut kv, chunk, Logits::None)?;
-        }
-        match case {
-            BenchCase::Prompt(n) => {
-                let tokens = random_tokens(n);
-                let start = Instant::now();
-                prefill(model, engine.pool(), &mut state, &mut kv, &tokens, &|| false)?;
-                Ok(start.elapsed().as_secs_f64())
-            }
-            BenchCase::Generate(n) => {
-                let tokens = random_tokens(n + 1);
-                forward(model, engine.pool(), &mut state, &mut kv, &tokens[..1], Logits::Last)?;
-                let start = Instant::now();
-                for t in &tokens[1..] {
-                    forward(
-                        model,
-                        engine.pool(),
-                        &mut state,
-                        &mut kv,
-                        std::slice::from_ref(t),
-                        Logits::Last,
-                    )?;
-                }
-                Ok(start.elapsed().as_secs_f64())
-            }
-        }
-    };
-    once()?;
+    let mut run = CaseRun::new(engine, case, depth)?;
+    run.once(false)?;
     let mut seconds = Vec::with_capacity(reps);
     for _ in 0..reps {
-        seconds.push(around(case, &mut once)?);
+        seconds.push(around(case, &mut || Ok(run.once(false)?.0))?);
     }
     Ok(BenchTimes { case, seconds })
+}
+
+/// One case's cache, activations and token stream, reused by every repetition.
+pub(crate) struct CaseRun<'a> {
+    engine: &'a Engine,
+    case: BenchCase,
+    depth: usize,
+    batch: usize,
+    kv: KvCache,
+    state: ForwardState,
+    rng: Rng,
+}
+
+impl<'a> CaseRun<'a> {
+    pub(crate) fn new(engine: &'a Engine, case: BenchCase, depth: usize) -> Result<Self> {
+        let model = engine.model();
+        let n = case.tokens();
+        if n == 0 {
+            return Err(Error::InvalidArgument(format!("{} has no tokens", case.name())));
+        }
+        let context = depth
+            + match case {
+                BenchCase::Prompt(n) => n,
+                BenchCase::Generate(n) => n + 1,
+            };
+        let batch = engine.options().batch.min(n);
+        let kv = KvCache::with_type(&model.config, context, engine.kv_type())?;
+        let state = ForwardState::new(model, batch);
+        Ok(Self { engine, case, depth, batch, kv, state, rng: Rng::new(1234) })
+    }
+
+    fn random_tokens(&mut self, k: usize) -> Vec<u32> {
+        let vocab = self.engine.model().config.n_vocab as u64;
+        (0..k).map(|_| (self.rng.next_u64() % vocab) as u32).collect()
+    }
+
+    /// One repetition: the untimed depth prefill, then the timed case. With `profile`,
+    /// the timed part's per-operation totals come back with its seconds.
+    pub(crate) fn once(&mut self, profile: bool) -> Result<(f64, Option<OpTotals>)> {
+        let (model, pool) = (self.engine.model(), self.engine.pool());
+        self.kv.clear();
+        let prefix = self.random_tokens(self.depth);
+        for chunk in prefix.chunks(self.batch.max(1)) {
+            forward(model, pool, &mut self.state, &mut self.kv, chunk, Logits::None)?;
+        }
+        let tokens = match self.case {
+            BenchCase::Prompt(n) => self.random_tokens(n),
+            BenchCase::Generate(n) => self.random_tokens(n + 1),
+        };
+        let (state, kv) = (&mut self.state, &mut self.kv);
+        let seconds = match self.case {
+            BenchCase::Prompt(_) => {
+                if profile {
+                    state.profile_on();
+                }
+                let start = Instant::now();
+                prefill(model, pool, state, kv, &tokens, &|| false)?;
+                start.elapsed().as_secs_f64()
+            }
+            BenchCase::Generate(_) => {
+                forward(model, pool, state, kv, &tokens[..1], Logits::Last)?;
+                if profile {
+                    state.profile_on();
+                }
+                let start = Instant::now();
+                for t in &tokens[1..] {
+                    forward(model, pool, state, kv, std::slice::from_ref(t), Logits::Last)?;
+                }
+                start.elapsed().as_secs_f64()
+            }
+        };
+        Ok((seconds, state.profile_off()))
+    }
 }
 
 /// Measured memory read bandwidth in bytes per second: every pool thread streams its

@@ -3,6 +3,7 @@
 //! continuations teacher-forced.
 
 pub mod bench;
+pub mod bench_profile;
 pub mod energy_bench;
 pub mod files;
 mod history;

@@ -9,6 +9,7 @@ use crate::model::config::RopeConfig;
 use crate::model::kv_cache::KvCache;
 use crate::model::matmul::{Input, MatmulPath, matmul, matmul_many, matrix_row};
 use crate::model::ops;
+use crate::model::profile::{Op, OpTotals, Profiler, timed};
 use crate::threads::ThreadPool;
 
 /// Which positions of a batch need logits.
@@ -81,6 +82,8 @@ pub struct ForwardState {
     /// `[layers, rows, n_head, n_keys]` captured attention (see [`Probe`]).
     captured: Vec<f32>,
     captured_keys: usize,
+    /// Time per operation, when switched on (see [`ForwardState::profile_on`]).
+    prof: Profiler,
 }
 
 impl ForwardState {
@@ -116,6 +119,7 @@ impl ForwardState {
             probe: Probe::default(),
             captured: Vec::new(),
             captured_keys: 0,
+            prof: Profiler::default(),
         }
     }
 
@@ -140,6 +144,16 @@ impl ForwardState {
     /// Sets what the next forward passes inspect.
     pub fn set_probe(&mut self, probe: Probe) {
         self.probe = probe;
+    }
+
+    /// Starts a per-operation profile of the following passes (from zero).
+    pub fn profile_on(&mut self) {
+        self.prof.enable();
+    }
+
+    /// Stops profiling and returns the totals since [`ForwardState::profile_on`].
+    pub fn profile_off(&mut self) -> Option<OpTotals> {
+        self.prof.take()
     }
 
     /// Attention probabilities captured by the last call: layer `l`, captured row `r`
@@ -201,6 +215,8 @@ pub fn forward(
     let s = state;
     let fast = model.matmul_path == MatmulPath::Int8;
 
+    s.prof.pass();
+    let started = s.prof.start();
     // Token embeddings: x[i] = token_embd[tokens[i]].
     for (i, &t) in tokens.iter().enumerate() {
         matrix_row(&w.token_embd, t as usize, &mut s.x[i * d..(i + 1) * d])?;
@@ -214,6 +230,7 @@ pub fn forward(
     if let Some(local) = &s.inv_freq_local {
         ops::rope_table(&kv.positions()[first_slot..first_slot + n], local, &mut s.rope_cs_local);
     }
+    s.prof.stop(Op::Embed, started, 0);
     let (n_rot, style) = (c.rope.n_rot, c.rope.style);
 
     let n_layers = s.probe.layers.map_or(w.layers.len(), |p| p.min(w.layers.len()));
@@ -226,28 +243,37 @@ pub fn forward(
         let rope_cs =
             if local && s.inv_freq_local.is_some() { &s.rope_cs_local } else { &s.rope_cs };
         // Attention block.
-        ops::rmsnorm(pool, &mut s.xb[..n * d], &s.x[..n * d], &lw.attn_norm, c.rms_eps);
-        let xb = input(pool, fast, &s.xb[..n * d], d, &mut s.xb_q);
-        matmul_many(
-            pool,
-            &mut [
-                (&lw.wq, &mut s.q[..n * qd]),
-                (&lw.wk, &mut s.k[..n * kvd]),
-                (&lw.wv, &mut s.v[..n * kvd]),
-            ],
-            xb,
-            n,
-        )?;
-        ops::add_bias(&mut s.q[..n * qd], lw.bq.as_deref());
-        ops::add_bias(&mut s.k[..n * kvd], lw.bk.as_deref());
-        ops::add_bias(&mut s.v[..n * kvd], lw.bv.as_deref());
+        timed!(s.prof, Op::Norm, {
+            ops::rmsnorm(pool, &mut s.xb[..n * d], &s.x[..n * d], &lw.attn_norm, c.rms_eps)
+        });
+        let xb = timed!(s.prof, Op::Quantize, input(pool, fast, &s.xb[..n * d], d, &mut s.xb_q));
+        let qkv_bytes = [&lw.wq, &lw.wk, &lw.wv].map(|m| m.streamed_bytes()).iter().sum();
+        timed!(s.prof, Op::MatQkv, qkv_bytes, {
+            matmul_many(
+                pool,
+                &mut [
+                    (&lw.wq, &mut s.q[..n * qd]),
+                    (&lw.wk, &mut s.k[..n * kvd]),
+                    (&lw.wv, &mut s.v[..n * kvd]),
+                ],
+                xb,
+                n,
+            )?;
+            ops::add_bias(&mut s.q[..n * qd], lw.bq.as_deref());
+            ops::add_bias(&mut s.k[..n * kvd], lw.bk.as_deref());
+            ops::add_bias(&mut s.v[..n * kvd], lw.bv.as_deref());
+        });
         if let (Some(qn), Some(kn)) = (&lw.q_norm, &lw.k_norm) {
-            ops::rmsnorm_in_place(pool, &mut s.q[..n * qd], qn, c.rms_eps);
-            ops::rmsnorm_in_place(pool, &mut s.k[..n * kvd], kn, c.rms_eps);
+            timed!(s.prof, Op::Norm, {
+                ops::rmsnorm_in_place(pool, &mut s.q[..n * qd], qn, c.rms_eps);
+                ops::rmsnorm_in_place(pool, &mut s.k[..n * kvd], kn, c.rms_eps);
+            });
         }
-        ops::rope(pool, &mut s.q[..n * qd], qd, hd, n_rot, style, rope_cs);
-        ops::rope(pool, &mut s.k[..n * kvd], kvd, hd, n_rot, style, rope_cs);
-        kv.store(l, first_slot, &s.k[..n * kvd], &s.v[..n * kvd]);
+        timed!(s.prof, Op::Rope, {
+            ops::rope(pool, &mut s.q[..n * qd], qd, hd, n_rot, style, rope_cs);
+            ops::rope(pool, &mut s.k[..n * kvd], kvd, hd, n_rot, style, rope_cs);
+        });
+        timed!(s.prof, Op::KvStore, kv.store(l, first_slot, &s.k[..n * kvd], &s.v[..n * kvd]));
         let shape = AttentionShape {
             n_head: c.n_head,
             n_head_kv: c.n_head_kv,
@@ -259,7 +285,11 @@ pub fn forward(
             scale: c.block.attn_scale,
         };
         let kvl = kv.layer(l);
-        attention(pool, &shape, &s.q[..n * qd], kvl, &mut s.att_by_head, &mut s.att[..n * qd]);
+        let keys_read = shape.window.map_or(first_slot + n, |w| (first_slot + n).min(w + n - 1));
+        let kv_bytes = (keys_read * 2 * kv.kv_type().row_bytes(kvd)) as u64;
+        timed!(s.prof, Op::Attention, kv_bytes, {
+            attention(pool, &shape, &s.q[..n * qd], kvl, &mut s.att_by_head, &mut s.att[..n * qd])
+        });
         for r in 0..capture_rows {
             let i = n - capture_rows + r;
             let at = (l * capture_rows + r) * c.n_head * s.captured_keys;
@@ -273,31 +303,46 @@ pub fn forward(
                 rows,
             );
         }
-        let att = input(pool, fast, &s.att[..n * qd], qd, &mut s.att_q);
-        matmul(pool, &lw.wo, att, n, &mut s.proj[..n * d])?;
+        let att = timed!(s.prof, Op::Quantize, input(pool, fast, &s.att[..n * qd], qd, &mut s.att_q));
+        timed!(s.prof, Op::MatO, lw.wo.streamed_bytes(), {
+            matmul(pool, &lw.wo, att, n, &mut s.proj[..n * d])?
+        });
         if let Some(pn) = &lw.post_attn_norm {
-            ops::rmsnorm_in_place(pool, &mut s.proj[..n * d], pn, c.rms_eps);
+            timed!(s.prof, Op::Norm, ops::rmsnorm_in_place(pool, &mut s.proj[..n * d], pn, c.rms_eps));
         }
-        ops::add(pool, &mut s.x[..n * d], &s.proj[..n * d], d);
+        timed!(s.prof, Op::Residual, ops::add(pool, &mut s.x[..n * d], &s.proj[..n * d], d));
 
         // Feed-forward block (SwiGLU).
-        ops::rmsnorm(pool, &mut s.xb[..n * d], &s.x[..n * d], &lw.ffn_norm, c.rms_eps);
-        let xb = input(pool, fast, &s.xb[..n * d], d, &mut s.xb_q);
-        matmul_many(
-            pool,
-            &mut [(&lw.w_gate, &mut s.gate[..n * ff]), (&lw.w_up, &mut s.up[..n * ff])],
-            xb,
-            n,
-        )?;
-        ops::gated(pool, &mut s.gate[..n * ff], &s.up[..n * ff], ff, c.block.activation);
+        timed!(s.prof, Op::Norm, {
+            ops::rmsnorm(pool, &mut s.xb[..n * d], &s.x[..n * d], &lw.ffn_norm, c.rms_eps)
+        });
+        let xb = timed!(s.prof, Op::Quantize, input(pool, fast, &s.xb[..n * d], d, &mut s.xb_q));
+        let gate_up_bytes = lw.w_gate.streamed_bytes() + lw.w_up.streamed_bytes();
+        timed!(s.prof, Op::MatGateUp, gate_up_bytes, {
+            matmul_many(
+                pool,
+                &mut [(&lw.w_gate, &mut s.gate[..n * ff]), (&lw.w_up, &mut s.up[..n * ff])],
+                xb,
+                n,
+            )?
+        });
+        timed!(s.prof, Op::Activation, {
+            ops::gated(pool, &mut s.gate[..n * ff], &s.up[..n * ff], ff, c.block.activation)
+        });
         // The SwiGLU output has outliers: two-level quantization keeps it accurate.
-        let gate = input_two_level(pool, fast, &s.gate[..n * ff], ff, &mut s.gate_q);
-        matmul(pool, &lw.w_down, gate, n, &mut s.proj[..n * d])?;
+        let gate = timed!(s.prof, Op::Quantize, {
+            input_two_level(pool, fast, &s.gate[..n * ff], ff, &mut s.gate_q)
+        });
+        timed!(s.prof, Op::MatDown, lw.w_down.streamed_bytes(), {
+            matmul(pool, &lw.w_down, gate, n, &mut s.proj[..n * d])?
+        });
         if let Some(pn) = &lw.post_ffn_norm {
-            ops::rmsnorm_in_place(pool, &mut s.proj[..n * d], pn, c.rms_eps);
+            timed!(s.prof, Op::Norm, ops::rmsnorm_in_place(pool, &mut s.proj[..n * d], pn, c.rms_eps));
         }
-        ops::add(pool, &mut s.x[..n * d], &s.proj[..n * d], d);
-        check_finite(&s.x[..n * d], || format!("the output of layer {l}"))?;
+        timed!(s.prof, Op::Residual, {
+            ops::add(pool, &mut s.x[..n * d], &s.proj[..n * d], d);
+            check_finite(&s.x[..n * d], || format!("the output of layer {l}"))?
+        });
     }
 
     // Final norm and output projection for the rows asked for.
@@ -310,16 +355,23 @@ pub fn forward(
     let n_rows = rows.len();
     if n_rows > 0 {
         let xr = &s.x[rows.start * d..rows.end * d];
-        ops::rmsnorm(pool, &mut s.xb[..n_rows * d], xr, &w.output_norm, c.rms_eps);
+        timed!(s.prof, Op::Norm, {
+            ops::rmsnorm(pool, &mut s.xb[..n_rows * d], xr, &w.output_norm, c.rms_eps)
+        });
         let need = n_rows * c.n_vocab;
         if s.logits.len() < need {
             // Grown once, to the whole batch, the first time every row is wanted.
             s.logits.resize(s.max_batch * c.n_vocab, 0.0);
         }
         // Logits are what users read: two-level quantization keeps them close to exact.
-        let xb = input_two_level(pool, fast, &s.xb[..n_rows * d], d, &mut s.xb_q);
-        matmul(pool, w.output_matrix(), xb, n_rows, &mut s.logits[..need])?;
-        check_finite(&s.logits[..need], || "the logits (output norm and projection)".into())?;
+        let xb = timed!(s.prof, Op::Quantize, {
+            input_two_level(pool, fast, &s.xb[..n_rows * d], d, &mut s.xb_q)
+        });
+        let head = w.output_matrix();
+        timed!(s.prof, Op::MatHead, head.streamed_bytes(), {
+            matmul(pool, head, xb, n_rows, &mut s.logits[..need])?;
+            check_finite(&s.logits[..need], || "the logits (output norm and projection)".into())?
+        });
     }
     s.logit_rows = n_rows;
     Ok(())

@@ -8,6 +8,7 @@ pub mod kv_cache;
 mod kv_layer;
 pub mod matmul;
 mod ops;
+pub mod profile;
 pub mod synthetic;
 pub mod weights;
 
@@ -72,12 +73,7 @@ impl Model {
     /// Bytes of weights read to decode one token: every matrix once (the embedding
     /// only when it is also the output matrix; otherwise one row is negligible).
     pub fn decode_weight_bytes(&self) -> u64 {
-        let bytes = |l: &Linear| -> u64 {
-            match &l.packed {
-                PackedMatrix::Tiles(t) => t.bytes() as u64,
-                PackedMatrix::Raw(_) => (l.row_bytes() * l.n_out) as u64,
-            }
-        };
+        let bytes = Linear::streamed_bytes;
         let w = &self.weights;
         let layers: u64 = w
             .layers

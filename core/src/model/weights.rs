@@ -23,6 +23,14 @@ impl Linear {
     pub fn row_bytes(&self) -> usize {
         self.n_in / self.ggml_type.block_size() * self.ggml_type.type_size()
     }
+
+    /// Bytes one product with this matrix reads (the repacked tiles, or the file's rows).
+    pub fn streamed_bytes(&self) -> u64 {
+        match &self.packed {
+            PackedMatrix::Tiles(t) => t.bytes() as u64,
+            PackedMatrix::Raw(_) => (self.row_bytes() * self.n_out) as u64,
+        }
+    }
 }
 
 /// One transformer block.
