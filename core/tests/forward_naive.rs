@@ -331,3 +331,28 @@ fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
         "prefix layer 0",
     );
 }
+
+/// Decoding splits a KV head's query heads across threads when the threads cannot share
+/// the KV heads evenly: the logits must keep every bit whatever the thread count.
+#[test]
+fn decode_logits_are_the_same_bits_on_any_thread_count() {
+    let spec =
+        SyntheticSpec { arch: "gemma3".into(), n_layers: 6, n_head_kv: 1, ..SyntheticSpec::tiny() };
+    let (model, _) = build(&spec);
+    let decode = |threads: usize| -> Vec<Vec<u32>> {
+        let pool = ThreadPool::new(threads).unwrap();
+        let mut state = ForwardState::new(&model, 4);
+        let mut kv = KvCache::new(&model.config, 32).unwrap();
+        forward(&model, &pool, &mut state, &mut kv, &TOKENS[..4], Logits::None).unwrap();
+        TOKENS[4..]
+            .iter()
+            .map(|&t| {
+                forward(&model, &pool, &mut state, &mut kv, &[t], Logits::Last).unwrap();
+                state.logits_row(0).iter().map(|v| v.to_bits()).collect()
+            })
+            .collect()
+    };
+    let one = decode(1);
+    assert_eq!(decode(2), one, "2 threads (query heads split across items)");
+    assert_eq!(decode(3), one, "3 threads");
+}

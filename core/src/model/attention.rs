@@ -59,50 +59,50 @@ pub(crate) fn attention(
     let kvd = n_head_kv * hd;
     let n = out.len() / (n_head * hd);
     let tokens_per_block = (BLOCK_FLOATS / (group * hd)).clamp(1, 64).min(n);
+    // A decoding token makes one item per KV head. When the threads cannot share those
+    // evenly (3 KV heads on 2 threads; Gemma 3's single KV head), each query head of a
+    // group becomes its own item: a row's result does not depend on the other rows', so
+    // the bits stay the same; the rows re-read their KV head (from the shared cache).
+    let rows_per_item = if n == 1 && !n_head_kv.is_multiple_of(pool.n_threads()) { 1 } else { group };
     let attend = kernels::kernels().attention;
-    // Chunks: (KV head, block of tokens), contiguous in `by_head`.
+    // Items: (KV head, first row of the group, block of tokens), contiguous in `by_head`.
     let by_head = &mut by_head[..n * n_head * hd];
-    pool.for_each_item(
-        by_head.chunks_mut(n * group * hd).enumerate().flat_map(|(kvh, head)| {
-            head.chunks_mut(tokens_per_block * group * hd)
-                .enumerate()
-                .map(move |(b, o)| (kvh, b, o))
-        }),
-        &|(kvh, b, o)| {
-            let t0 = b * tokens_per_block;
-            let tokens = o.len() / (group * hd);
-            let mut starts = [0usize; 64];
-            let mut ends = [0usize; 64];
+    let item_len = if n == 1 { rows_per_item * hd } else { tokens_per_block * group * hd };
+    let items = by_head.chunks_mut(n * group * hd).enumerate().flat_map(|(kvh, head)| {
+        head.chunks_mut(item_len).enumerate().map(move |(b, o)| (kvh, b, o))
+    });
+    pool.for_each_item(items, &|(kvh, b, o)| {
+        let (r0, t0) = if n == 1 { (b * rows_per_item, 0) } else { (0, b * tokens_per_block) };
+        let g = if n == 1 { rows_per_item } else { group };
+        let tokens = o.len() / (g * hd);
+        let mut starts = [0usize; 64];
+        let mut ends = [0usize; 64];
+        for i in 0..tokens {
+            let keys = shape.keys(t0 + i);
+            (starts[i], ends[i]) = (keys.start, keys.end);
+        }
+        // The item's query rows, token-major, gathered from `q`.
+        let rows = tokens * g;
+        kernels::with_scratch(rows * hd + kernels::attention::scratch_len(rows, hd), |scratch| {
+            let (qb, rest) = scratch.split_at_mut(rows * hd);
             for i in 0..tokens {
-                let keys = shape.keys(t0 + i);
-                (starts[i], ends[i]) = (keys.start, keys.end);
+                let src = &q[(t0 + i) * n_head * hd + (kvh * group + r0) * hd..][..g * hd];
+                qb[i * g * hd..(i + 1) * g * hd].copy_from_slice(src);
             }
-            // The block's query rows, token-major, gathered from `q`.
-            let rows = tokens * group;
-            kernels::with_scratch(
-                rows * hd + kernels::attention::scratch_len(rows, hd),
-                |scratch| {
-                    let (qb, rest) = scratch.split_at_mut(rows * hd);
-                    for i in 0..tokens {
-                        let src = &q[(t0 + i) * n_head * hd + kvh * group * hd..][..group * hd];
-                        qb[i * group * hd..(i + 1) * group * hd].copy_from_slice(src);
-                    }
-                    let block = kernels::attention::AttnBlock {
-                        q: qb,
-                        hd,
-                        group,
-                        kv: kv.head(kvh, hd, stride),
-                        stride,
-                        v_stride: kvd,
-                        starts: &starts[..tokens],
-                        ends: &ends[..tokens],
-                        scale: shape.scale,
-                    };
-                    attend(&block, o, rest);
-                },
-            );
-        },
-    );
+            let block = kernels::attention::AttnBlock {
+                q: qb,
+                hd,
+                group: g,
+                kv: kv.head(kvh, hd, stride),
+                stride,
+                v_stride: kvd,
+                starts: &starts[..tokens],
+                ends: &ends[..tokens],
+                scale: shape.scale,
+            };
+            attend(&block, o, rest);
+        });
+    });
     // Token order: out[i, kvh * group + g] = by_head[kvh, i, g].
     for kvh in 0..n_head_kv {
         for i in 0..n {
