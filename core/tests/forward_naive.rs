@@ -332,18 +332,23 @@ fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
     );
 }
 
-/// Decoding splits a KV head's query heads across threads when the threads cannot share
-/// the KV heads evenly: the logits must keep every bit whatever the thread count.
+/// Decoding shares the work among threads by query head (a short cache the threads cannot
+/// split evenly by KV head) or by segment of a long cache: the logits must keep every bit
+/// whatever the thread count, at short and long depths (segments of 1,024 keys).
 #[test]
 fn decode_logits_are_the_same_bits_on_any_thread_count() {
     let spec =
         SyntheticSpec { arch: "gemma3".into(), n_layers: 6, n_head_kv: 1, ..SyntheticSpec::tiny() };
     let (model, _) = build(&spec);
-    let decode = |threads: usize| -> Vec<Vec<u32>> {
+    // Gemma's local layers see a window; the global layer sees the whole cache.
+    let prompt: Vec<u32> = (0..2100u32).map(|i| (i * 7919 + 13) % 300).collect();
+    let decode = |threads: usize, depth: usize| -> Vec<Vec<u32>> {
         let pool = ThreadPool::new(threads).unwrap();
-        let mut state = ForwardState::new(&model, 4);
-        let mut kv = KvCache::new(&model.config, 32).unwrap();
-        forward(&model, &pool, &mut state, &mut kv, &TOKENS[..4], Logits::None).unwrap();
+        let mut state = ForwardState::new(&model, 256);
+        let mut kv = KvCache::new(&model.config, 2200).unwrap();
+        for chunk in prompt[..depth].chunks(256) {
+            forward(&model, &pool, &mut state, &mut kv, chunk, Logits::None).unwrap();
+        }
         TOKENS[4..]
             .iter()
             .map(|&t| {
@@ -352,7 +357,9 @@ fn decode_logits_are_the_same_bits_on_any_thread_count() {
             })
             .collect()
     };
-    let one = decode(1);
-    assert_eq!(decode(2), one, "2 threads (query heads split across items)");
-    assert_eq!(decode(3), one, "3 threads");
+    for depth in [4, 2100] {
+        let one = decode(1, depth);
+        assert_eq!(decode(2, depth), one, "2 threads at depth {depth}");
+        assert_eq!(decode(3, depth), one, "3 threads at depth {depth}");
+    }
 }

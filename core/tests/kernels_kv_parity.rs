@@ -194,7 +194,7 @@ proptest! {
     /// boundaries and with channels past the last slab of 16, in every table and type.
     #[test]
     fn a_token_alone_equals_the_token_in_a_batch(
-        hd in prop::sample::select(vec![64usize, 72, 256]),
+        hd in prop::sample::select(vec![64usize, 66, 72, 80, 256]),
         group in 1..=4usize,
         n in prop::sample::select(vec![1usize, 31, 33, 1024, 1025, 2100]),
         seed in any::<u64>(),

@@ -15,6 +15,12 @@ use super::kv_block::{KvSlice, convert_block};
 /// Keys per block.
 pub(super) const KEYS: usize = 32;
 
+/// Keys per segment: a row's softmax runs online over the blocks of one segment, and the
+/// segments' results are merged in order ([`merge_rows`]), so a decoding token's
+/// segments can be computed on different threads and still give the batch's bits.
+/// Segments start at the first key a block of rows sees.
+pub const SEGMENT: usize = 1024;
+
 /// One block of query rows of one KV head.
 pub struct AttnBlock<'a> {
     /// `[tokens * group, hd]` query rows, token-major (a token's `group` heads together).
@@ -58,14 +64,26 @@ pub fn attention_block_tiled<const R: usize, const S: usize>(
     let (scores, rest) = scratch.split_at_mut(rows * KEYS);
     let (kblk, rest) = rest.split_at_mut(hd * KEYS);
     let (vblk, rest) = rest.split_at_mut(KEYS * hd);
-    let (maxes, sums) = rest.split_at_mut(rows);
-    let sums = &mut sums[..rows];
+    let (maxes, rest) = rest.split_at_mut(rows);
+    let (sums, rest) = rest.split_at_mut(rows);
+    // The segments merged so far: `[rows, hd]` outputs, then maxima, then sums.
+    let (merged_o, rest) = rest.split_at_mut(rows * hd);
+    let (merged_m, rest) = rest.split_at_mut(rows);
+    let merged_s = &mut rest[..rows];
+    let out = &mut out[..rows * hd];
     maxes.fill(f32::NEG_INFINITY);
     sums.fill(0.0);
-    out[..rows * hd].fill(0.0);
+    out.fill(0.0);
+    merged_s.fill(0.0);
     let lo = b.starts.iter().copied().min().unwrap_or(0);
     let hi = b.ends.iter().copied().max().unwrap_or(0);
     for k0 in (lo..hi).step_by(KEYS) {
+        if k0 > lo && (k0 - lo).is_multiple_of(SEGMENT) {
+            merge_rows(hd, (merged_o, merged_m, merged_s), (out, maxes, sums));
+            maxes.fill(f32::NEG_INFINITY);
+            sums.fill(0.0);
+            out.fill(0.0);
+        }
         let nk = KEYS.min(hi - k0);
         // The block's keys ([hd, KEYS]) and values ([KEYS, hd]) are copied (converted
         // from the cache's type), zero-padded, so the loops below have fixed lengths and
@@ -85,10 +103,52 @@ pub fn attention_block_tiled<const R: usize, const S: usize>(
             r += 1;
         }
     }
-    for r in 0..rows {
-        let inv = if sums[r] > 0.0 { 1.0 / sums[r] } else { 0.0 };
-        for o in out[r * hd..(r + 1) * hd].iter_mut() {
-            *o *= inv;
+    if hi - lo > SEGMENT {
+        merge_rows(hd, (merged_o, merged_m, merged_s), (out, maxes, sums));
+        out.copy_from_slice(merged_o);
+        sums.copy_from_slice(merged_s);
+    }
+    normalize(hd, out, sums);
+}
+
+/// Divides each row of `out` (`[rows, hd]`) by its softmax sum (rows that saw no key
+/// stay 0).
+#[inline(always)]
+pub fn normalize(hd: usize, out: &mut [f32], sums: &[f32]) {
+    for (o, &s) in out.chunks_exact_mut(hd).zip(sums) {
+        let inv = if s > 0.0 { 1.0 / s } else { 0.0 };
+        for x in o.iter_mut() {
+            *x *= inv;
+        }
+    }
+}
+
+/// A segment's unnormalized outputs (`[rows, hd]`), softmax maxima and sums (`[rows]`).
+pub type SegmentState<'a> = (&'a mut [f32], &'a mut [f32], &'a mut [f32]);
+
+/// Merges a segment's state `cur` into `acc` (the segments before it), row by row: both
+/// rescaled to the larger maximum. A side that saw no key (sum 0) leaves the other as it
+/// is; the first segment is copied.
+#[inline(always)]
+pub fn merge_rows(hd: usize, acc: SegmentState<'_>, cur: SegmentState<'_>) {
+    let (acc_o, acc_m, acc_s) = acc;
+    let (o, m, s) = cur;
+    for r in 0..acc_m.len() {
+        if s[r] == 0.0 {
+            continue;
+        }
+        let (ao, co) = (&mut acc_o[r * hd..(r + 1) * hd], &o[r * hd..(r + 1) * hd]);
+        if acc_s[r] == 0.0 {
+            ao.copy_from_slice(co);
+            (acc_m[r], acc_s[r]) = (m[r], s[r]);
+            continue;
+        }
+        let mx = acc_m[r].max(m[r]);
+        let (a, c) = (exp(acc_m[r] - mx), exp(m[r] - mx));
+        acc_s[r] = acc_s[r] * a + s[r] * c;
+        acc_m[r] = mx;
+        for (x, &y) in ao.iter_mut().zip(co) {
+            *x = y.mul_add(c, *x * a);
         }
     }
 }
@@ -275,7 +335,7 @@ pub(super) fn sum_of(a: &[f32; KEYS]) -> f32 {
 
 /// Floats of scratch `attention_block` needs for `rows` query rows.
 pub fn scratch_len(rows: usize, hd: usize) -> usize {
-    (rows * (KEYS + 2) + 2 * hd * KEYS).max(super::attention_decode::scratch_len(rows, hd))
+    (rows * (KEYS + 4 + hd) + 2 * hd * KEYS).max(super::attention_decode::scratch_len(rows, hd))
 }
 
 /// `e^x`, branch-free so it vectorizes, and the same bits on every platform (the
@@ -299,7 +359,10 @@ pub fn exp(x: f32) -> f32 {
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let scaled = p * f32::from_bits(((n as i32 + 127) << 23) as u32);
+    // n's integer from the rounded sum's bits (|n| < 2^22): an integer subtraction that
+    // vectorizes, where a float-to-int cast checks for NaN and overflow.
+    let ni = (xc * LOG2E + ROUNDER).to_bits() as i32 - ROUNDER.to_bits() as i32;
+    let scaled = p * f32::from_bits(((ni + 127) << 23) as u32);
     if x < -87.0 { 0.0 } else { scaled }
 }
 

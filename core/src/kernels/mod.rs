@@ -83,6 +83,9 @@ pub struct Kernels {
     pub attn_scores: AttnScoresFn,
     /// Blocked attention of query rows sharing a KV head (see [`attention::AttnBlock`]).
     pub attention: fn(&attention::AttnBlock<'_>, &mut [f32], &mut [f32]),
+    /// One segment of a decoding token's attention, unnormalized, for the threads to
+    /// share a long cache (see [`attention_decode::attention_segment`]).
+    pub attention_segment: fn(&attention::AttnBlock<'_>, &mut [f32], &mut [f32]),
     /// Weighted sums of `n` value rows (`v`: row `s` at `s * stride`, `hd` wide) for `m`
     /// probability rows (`p`: `[m, n]`): `out[g] = Σ_s p[g * n + s] · v[s]`.
     pub attn_values: AttnValuesFn,

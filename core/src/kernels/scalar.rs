@@ -23,6 +23,7 @@ pub(super) fn table() -> Kernels {
         attn_scores,
         attn_values,
         attention: super::attention::attention_block,
+        attention_segment: super::attention_decode::attention_segment,
         gated: super::activation::gated,
         packed: PackedKernels {
             q4_0: gemm::<TileQ4_0>,

@@ -3,6 +3,8 @@
 //! value row loaded serves all of them.
 
 use crate::kernels;
+use crate::kernels::attention::{SEGMENT, merge_rows, normalize};
+use crate::kernels::attention_decode::{self, state_of};
 use crate::kernels::kv_block::KvSlice;
 use crate::threads::ThreadPool;
 
@@ -51,6 +53,7 @@ pub(crate) fn attention(
     q: &[f32],
     kv: KvSlice,
     by_head: &mut [f32],
+    segments: &mut Vec<f32>,
     out: &mut [f32],
 ) {
     let (n_head, n_head_kv, hd, stride) =
@@ -58,6 +61,11 @@ pub(crate) fn attention(
     let group = n_head / n_head_kv;
     let kvd = n_head_kv * hd;
     let n = out.len() / (n_head * hd);
+    if n == 1 && pool.n_threads() > 1 && shape.keys(0).len() > SEGMENT {
+        decode_by_segments(pool, shape, q, kv, segments, &mut by_head[..n_head * hd]);
+        out[..n_head * hd].copy_from_slice(&by_head[..n_head * hd]);
+        return;
+    }
     let tokens_per_block = (BLOCK_FLOATS / (group * hd)).clamp(1, 64).min(n);
     // A decoding token makes one item per KV head. When the threads cannot share those
     // evenly (3 KV heads on 2 threads; Gemma 3's single KV head), each query head of a
@@ -109,6 +117,57 @@ pub(crate) fn attention(
             let src = &by_head[(kvh * n + i) * group * hd..][..group * hd];
             out[i * n_head * hd + kvh * group * hd..][..group * hd].copy_from_slice(src);
         }
+    }
+}
+
+/// One decoding token over a long cache: every (KV head, segment) is its own work item,
+/// then each head's segments are merged in order, as the single-threaded kernel merges
+/// them (same bits). `segments` grows to the deepest cache seen and is reused.
+fn decode_by_segments(
+    pool: &ThreadPool,
+    shape: &AttentionShape,
+    q: &[f32],
+    kv: KvSlice,
+    segments: &mut Vec<f32>,
+    by_head: &mut [f32],
+) {
+    let (n_head_kv, hd, stride) = (shape.n_head_kv, shape.head_dim, shape.stride);
+    let group = shape.n_head / n_head_kv;
+    let keys = shape.keys(0);
+    let n_seg = keys.len().div_ceil(SEGMENT);
+    let state_len = group * (hd + 2);
+    let need = n_head_kv * n_seg * state_len;
+    if segments.len() < need {
+        segments.resize(need, 0.0);
+    }
+    let segment = kernels::kernels().attention_segment;
+    pool.for_each_item(segments[..need].chunks_mut(state_len).enumerate(), &|(j, state)| {
+        let (kvh, seg) = (j / n_seg, j % n_seg);
+        let s0 = keys.start + seg * SEGMENT;
+        let (starts, ends) = ([s0], [(s0 + SEGMENT).min(keys.end)]);
+        let block = kernels::attention::AttnBlock {
+            q: &q[kvh * group * hd..(kvh + 1) * group * hd],
+            hd,
+            group,
+            kv: kv.head(kvh, hd, stride),
+            stride,
+            v_stride: n_head_kv * hd,
+            starts: &starts,
+            ends: &ends,
+            scale: shape.scale,
+        };
+        kernels::with_scratch(attention_decode::scratch_len(group, hd), |scratch| {
+            segment(&block, state, scratch)
+        });
+    });
+    for (head, o) in segments[..need].chunks_mut(n_seg * state_len).zip(by_head.chunks_mut(group * hd)) {
+        let (first, rest) = head.split_at_mut(state_len);
+        for seg in rest.chunks_mut(state_len) {
+            merge_rows(hd, state_of(first, group, hd), state_of(seg, group, hd));
+        }
+        let (acc_o, _, acc_s) = state_of(first, group, hd);
+        o.copy_from_slice(acc_o);
+        normalize(hd, o, acc_s);
     }
 }
 

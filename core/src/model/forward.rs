@@ -52,6 +52,9 @@ pub struct ForwardState {
     att: Vec<f32>,
     /// `[n_head_kv, max_batch, group * head_dim]` attention output by KV head.
     att_by_head: Vec<f32>,
+    /// `[n_head_kv, segments, group, head_dim + 2]` a decoding token's attention by
+    /// segment of the cache (grown to the deepest cache seen).
+    att_segments: Vec<f32>,
     /// `[max_batch, n_embd]` output of the attention or feed-forward projection.
     proj: Vec<f32>,
     /// `[max_batch, n_ff]` gate, then silu(gate) * up.
@@ -100,6 +103,7 @@ impl ForwardState {
             v: vec![0.0; b * c.kv_dim()],
             att: vec![0.0; b * c.q_dim()],
             att_by_head: vec![0.0; b * c.q_dim()],
+            att_segments: Vec::new(),
             proj: vec![0.0; b * c.n_embd],
             gate: vec![0.0; b * c.n_ff],
             up: vec![0.0; b * c.n_ff],
@@ -288,7 +292,8 @@ pub fn forward(
         let keys_read = shape.window.map_or(first_slot + n, |w| (first_slot + n).min(w + n - 1));
         let kv_bytes = (keys_read * 2 * kv.kv_type().row_bytes(kvd)) as u64;
         timed!(s.prof, Op::Attention, kv_bytes, {
-            attention(pool, &shape, &s.q[..n * qd], kvl, &mut s.att_by_head, &mut s.att[..n * qd])
+            let (by_head, segments) = (&mut s.att_by_head, &mut s.att_segments);
+            attention(pool, &shape, &s.q[..n * qd], kvl, by_head, segments, &mut s.att[..n * qd])
         });
         for r in 0..capture_rows {
             let i = n - capture_rows + r;

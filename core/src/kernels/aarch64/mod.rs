@@ -58,6 +58,7 @@ pub fn table(name: &str) -> Option<Kernels> {
         // Tiles sized by register count (2 rows × 32 keys, 2 rows × 32 channels: 16 of
         // the 32 q registers each), not timed: no ARM hardware here.
         attention: crate::kernels::attention::attention_block_tiled::<2, 32>,
+        attention_segment: crate::kernels::attention_decode::attention_segment,
         gated: crate::kernels::activation::gated,
         packed,
     })

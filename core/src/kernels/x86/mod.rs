@@ -23,6 +23,7 @@ use std::ops::Range;
 use super::activation::Activation;
 use super::activation::gated as gated_body;
 use super::attention::{AttnBlock, attention_block, attention_block_tiled};
+use super::attention_decode;
 use super::pack::{self, ActQ8, Packed};
 use super::{Kernels, PackedKernels, scalar};
 use isa::{Avx2, Avx512, AvxVnni};
@@ -120,6 +121,18 @@ entry! {
 }
 
 entry! {
+    fn attention_segment(b: &AttnBlock<'_>, state: &mut [f32], scratch: &mut [f32]) -> ();
+    Avx2, "avx2,fma,f16c", |_isa| attention_decode::attention_segment(b, state, scratch),
+    attention_decode::attention_segment(b, state, scratch)
+}
+
+entry! {
+    fn attention_segment512(b: &AttnBlock<'_>, state: &mut [f32], scratch: &mut [f32]) -> ();
+    Avx512, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", |_isa| attention_decode::attention_segment(b, state, scratch),
+    attention_decode::attention_segment(b, state, scratch)
+}
+
+entry! {
     fn gated(gate: &mut [f32], up: &[f32], act: Activation) -> ();
     Avx2, "avx2,fma,f16c", |_isa| gated_body(gate, up, act), gated_body(gate, up, act)
 }
@@ -169,6 +182,7 @@ fn avx512_table() -> Kernels {
         attn_scores,
         attn_values,
         attention: attention512,
+        attention_segment: attention_segment512,
         gated: gated512,
         packed: avx512_gemm::packed(),
     }
@@ -182,6 +196,7 @@ fn avx2_table() -> Kernels {
         attn_scores,
         attn_values,
         attention,
+        attention_segment,
         gated,
         packed: avx2_gemm::packed(),
     }
@@ -195,6 +210,7 @@ fn vnni_table() -> Kernels {
         attn_scores,
         attn_values,
         attention,
+        attention_segment,
         gated,
         packed: vnni_gemm::packed(),
     }
