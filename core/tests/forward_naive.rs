@@ -363,3 +363,60 @@ fn decode_logits_are_the_same_bits_on_any_thread_count() {
         assert_eq!(decode(3, depth), one, "3 threads at depth {depth}");
     }
 }
+
+/// Gemma 3's sliding-window layers keep about two windows of slots: logits stay equal to
+/// the naive model's (which keeps everything) across many shifts of the window, mixed
+/// batch sizes, eviction below and above the window's first slot, and rewinds; a rewind
+/// past what the window kept empties the cache instead of giving wrong logits.
+#[test]
+fn sliding_window_layers_keep_only_their_window() {
+    // Six layers: five local with a window of 4 (so 8 slots each), one global.
+    let spec =
+        SyntheticSpec { arch: "gemma3".into(), n_layers: 6, n_head_kv: 1, ..SyntheticSpec::tiny() };
+    let (model, file) = build(&spec);
+    let pool = ThreadPool::new(2).unwrap();
+    let mut state = ForwardState::new(&model, 8);
+    let mut kv = KvCache::new(&model.config, 96).unwrap();
+    let mut naive = Naive::new(file.clone(), spec.clone());
+    let stream: Vec<u32> = (0..60u32).map(|i| (i * 37 + 11) % 300).collect();
+    let mut at = 0;
+    for (step, size) in [5, 1, 3, 7, 1, 1, 8, 2, 6, 1, 4].into_iter().enumerate() {
+        let batch = &stream[at..at + size];
+        forward(&model, &pool, &mut state, &mut kv, batch, Logits::All).unwrap();
+        for (r, &t) in batch.iter().enumerate() {
+            assert_close(
+                state.logits_row(r),
+                &naive.step(t),
+                2e-4,
+                &format!("step {step} row {r}"),
+            );
+        }
+        at += size;
+    }
+    // The global layer reserved all 96 slots; the five windowed ones at most 2 windows
+    // plus a batch (16 slots) each.
+    let per_slot_and_layer =
+        KvCache::new(&model.config, 96).unwrap().bytes_at_capacity() / (96 * 6);
+    let bound = per_slot_and_layer * (96 + 5 * 16);
+    assert!(kv.bytes_reserved() <= bound, "{} > {bound} bytes", kv.bytes_reserved());
+
+    // Evict slots on both sides of the windowed layers' first slot, then continue.
+    let keep: Vec<bool> = (0..kv.len()).map(|s| s % 5 != 1 && s != kv.len() - 3).collect();
+    kv.retain(&keep).unwrap();
+    naive.retain(&keep);
+    for &t in &stream[at..at + 4] {
+        forward(&model, &pool, &mut state, &mut kv, &[t], Logits::Last).unwrap();
+        assert_close(state.logits_row(0), &naive.step(t), 2e-4, "after eviction");
+    }
+
+    // A short rewind is kept; a long one empties the cache.
+    let len = kv.len();
+    kv.truncate(len - 1);
+    assert_eq!(kv.len(), len - 1);
+    kv.truncate(3);
+    assert_eq!(kv.len(), 0, "the windowed layers no longer hold what slot 3's successor sees");
+    forward(&model, &pool, &mut state, &mut kv, &stream[..5], Logits::Last).unwrap();
+    let mut fresh = Naive::new(file, spec);
+    let want: Vec<f64> = stream[..5].iter().map(|&t| fresh.step(t)).last().unwrap();
+    assert_close(state.logits_row(0), &want, 2e-4, "after the cache was emptied");
+}

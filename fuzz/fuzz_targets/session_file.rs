@@ -17,9 +17,10 @@ fn check(bytes: &[u8]) {
         file.kv_type,
         file.n_layers as usize,
         file.kv_dim as usize,
+        file.windowed_layers as usize,
     );
     assert!(own.is_ok(), "a parsed session does not match its own shape: {own:?}");
-    std::hint::black_box(file.check_against(&[0; 32], 0, file.kv_type, 1, 32).is_ok());
+    std::hint::black_box(file.check_against(&[0; 32], 0, file.kv_type, 1, 32, 0).is_ok());
     let again = session_file::parse(&file.to_bytes());
     let Ok(again) = again else {
         panic!("a parsed session saves to bytes that do not parse: {again:?}");

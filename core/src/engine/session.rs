@@ -288,8 +288,9 @@ impl Session {
         if evicted {
             self.kv.clear();
         }
+        // A sliding-window cache may keep less than asked (see `KvCache::truncate`).
         self.kv.truncate(reused);
-        Ok(reused)
+        Ok(self.kv.len())
     }
 
     /// Samples from the prefill's logits, then one forward pass per token, streaming

@@ -39,7 +39,8 @@ impl Engine {
         let file = session_file::parse(bytes)?;
         let c = &self.model().config;
         let id = self.model_identity();
-        file.check_against(&id, self.context(), self.kv_type(), c.n_layers, c.kv_dim())?;
+        let windowed = (0..c.n_layers).filter(|&l| c.is_local_layer(l)).count();
+        file.check_against(&id, self.context(), self.kv_type(), c.n_layers, c.kv_dim(), windowed)?;
         let kv = KvCache::import(
             c,
             self.context(),
@@ -47,6 +48,7 @@ impl Engine {
             &file.tokens,
             &file.positions,
             file.next_position,
+            file.windowed_from,
             &file.kv_data,
         )?;
         let sampler = Sampler::resumed(file.sampling, file.rng_state);
@@ -70,6 +72,8 @@ impl Session {
             next_position: self.kv.next_position(),
             tokens: self.kv.tokens().to_vec(),
             positions: self.kv.positions().to_vec(),
+            windowed_layers: self.kv.windowed_layers() as u32,
+            windowed_from: Some(self.kv.window_saved_from()),
             kv_data: self.kv.export_data(),
         }
         .to_bytes()

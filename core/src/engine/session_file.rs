@@ -5,8 +5,11 @@
 //! | n_layers u32 | kv_dim u32 | section count u32
 //! then sections: tag [4] | length u64 | payload
 //!   "MSGS" messages (JSON)          "SAMP" sampling params (JSON) + RNG state u64
-//!   "KVMT" used u64, next position u32, tokens [u32; used], positions [u32; used]
-//!   "KVDA" per layer, per used slot: key row then value row in the cache's type
+//!   "KVMT" used u64, next position u32, windowed layers u32, windowed from u64,
+//!          tokens [u32; used], positions [u32; used]
+//!   "KVDA" per layer, per saved slot: key row then value row in the cache's type (every
+//!          used slot of a full layer; of a sliding-window layer, the slots from
+//!          "windowed from", the first one the next token sees)
 //! | SHA-256 of every byte before it [32]
 //! ```
 //!
@@ -14,6 +17,8 @@
 //! tensor data: metadata, tokenizer, tensor names, types, shapes and offsets) and its
 //! size: cheap to compute on every save and restore (hashing a multi-GB file would take
 //! seconds on a phone), and it changes with the model, its quantization or its tokenizer.
+//!
+//! Format 1 (read, not written) had no window fields: every layer held every used slot.
 //!
 //! [`parse`] takes bytes and checks everything it can without a model (the fuzzing entry
 //! point); [`SessionFile::check_against`] then checks the engine's model and cache shape.
@@ -26,10 +31,13 @@ use crate::model::kv_cache::KvType;
 use crate::sampling::SamplingParams;
 
 pub const MAGIC: &[u8; 8] = b"JOULESES";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const SECTIONS: [&[u8; 4]; 4] = [b"MSGS", b"SAMP", b"KVMT", b"KVDA"];
 /// Fixed header: magic, version, identity, context, kv type, layers, kv_dim, sections.
 const HEADER_LEN: usize = 8 + 4 + 32 + 8 + 1 + 4 + 4 + 4;
+/// KVMT before its token and position lists: used, next position, windowed layers and
+/// where their rows start (format 1: used and next position only).
+const META_LEN: usize = 8 + 4 + 4 + 8;
 
 /// Everything a session file holds, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +53,12 @@ pub struct SessionFile {
     pub next_position: u32,
     pub tokens: Vec<u32>,
     pub positions: Vec<u32>,
-    /// Per layer, per used slot, key row then value row in `kv_type`.
+    /// Layers that keep a sliding window (0 in a format 1 file).
+    pub windowed_layers: u32,
+    /// The first slot the windowed layers' rows start at (None: format 1, every layer
+    /// holds every slot).
+    pub windowed_from: Option<usize>,
+    /// Per layer, per saved slot, key row then value row in `kv_type`.
     pub kv_data: Vec<u8>,
 }
 
@@ -64,9 +77,11 @@ impl SessionFile {
         // Plain data (strings, numbers): serializing cannot fail.
         let mut samp = serde_json::to_vec(&self.sampling).unwrap_or_default();
         samp.extend_from_slice(&self.rng_state.to_le_bytes());
-        let mut meta = Vec::with_capacity(12 + 8 * self.tokens.len());
+        let mut meta = Vec::with_capacity(META_LEN + 8 * self.tokens.len());
         meta.extend_from_slice(&(self.tokens.len() as u64).to_le_bytes());
         meta.extend_from_slice(&self.next_position.to_le_bytes());
+        meta.extend_from_slice(&self.windowed_layers.to_le_bytes());
+        meta.extend_from_slice(&(self.windowed_from.unwrap_or(0) as u64).to_le_bytes());
         for t in self.tokens.iter().chain(&self.positions) {
             meta.extend_from_slice(&t.to_le_bytes());
         }
@@ -90,12 +105,19 @@ impl SessionFile {
         kv_type: KvType,
         n_layers: usize,
         kv_dim: usize,
+        windowed_layers: usize,
     ) -> Result<(), SessionFileError> {
         if &self.model_id != model_id {
             return Err(SessionFileError::ForeignModel);
         }
         if self.n_layers as usize != n_layers || self.kv_dim as usize != kv_dim {
             return Err(SessionFileError::ForeignModel);
+        }
+        if self.windowed_from.is_some() && self.windowed_layers as usize != windowed_layers {
+            return Err(SessionFileError::Mismatch(format!(
+                "saved with {} sliding-window layers, this model has {windowed_layers}",
+                self.windowed_layers
+            )));
         }
         if self.kv_type != kv_type {
             return Err(SessionFileError::Mismatch(format!(
@@ -162,7 +184,7 @@ pub fn parse(bytes: &[u8]) -> Result<SessionFile, SessionFileError> {
     if version > FORMAT_VERSION {
         return Err(SessionFileError::FutureVersion { found: version, supported: FORMAT_VERSION });
     }
-    if version != FORMAT_VERSION {
+    if version == 0 {
         return Err(malformed(format!("format version {version}")));
     }
     if bytes.len() < HEADER_LEN + 32 {
@@ -208,8 +230,19 @@ pub fn parse(bytes: &[u8]) -> Result<SessionFile, SessionFileError> {
     let mut m = Reader { buf: payloads[2], pos: 0 };
     let used = usize::try_from(m.u64("used slots")?).map_err(|_| malformed("used slots"))?;
     let next_position = m.u32("next position")?;
-    if used.checked_mul(8).and_then(|n| n.checked_add(12)) != Some(payloads[2].len()) {
+    let (windowed_layers, windowed_from) = if version >= 2 {
+        let layers = m.u32("windowed layers")?;
+        let from = usize::try_from(m.u64("windowed from")?).map_err(|_| malformed("KVMT"))?;
+        (layers, Some(from))
+    } else {
+        (0, None)
+    };
+    let meta_len = if version >= 2 { META_LEN } else { 12 };
+    if used.checked_mul(8).and_then(|n| n.checked_add(meta_len)) != Some(payloads[2].len()) {
         return Err(malformed("KVMT length does not match its slot count"));
+    }
+    if windowed_layers > n_layers || windowed_from.is_some_and(|f| f > used) {
+        return Err(malformed("windowed layers or their first slot out of range"));
     }
     let mut words = |n: usize| -> Result<Vec<u32>, SessionFileError> {
         (0..n).map(|_| m.u32("KVMT")).collect()
@@ -221,10 +254,12 @@ pub fn parse(bytes: &[u8]) -> Result<SessionFile, SessionFileError> {
     {
         return Err(malformed("cache positions are not increasing below the next position"));
     }
-    let want = kv_type
-        .row_bytes(kv_dim as usize)
-        .checked_mul(2 * used)
-        .and_then(|n| n.checked_mul(n_layers as usize));
+    // Rows saved: every used slot of the full layers, the windowed layers' from theirs.
+    let windowed_rows = (used - windowed_from.unwrap_or(0)) * windowed_layers as usize;
+    let rows = used
+        .checked_mul((n_layers - windowed_layers) as usize)
+        .and_then(|n| n.checked_add(windowed_rows));
+    let want = rows.and_then(|r| kv_type.row_bytes(kv_dim as usize).checked_mul(2 * r));
     if want != Some(payloads[3].len()) {
         return Err(malformed("KVDA length does not match the cache shape"));
     }
@@ -240,6 +275,8 @@ pub fn parse(bytes: &[u8]) -> Result<SessionFile, SessionFileError> {
         next_position,
         tokens,
         positions,
+        windowed_layers,
+        windowed_from,
         kv_data: payloads[3].to_vec(),
     })
 }

@@ -186,13 +186,15 @@ fn softmax_scaled(row: &mut [f32], scale: f32) {
 }
 
 /// The attention probabilities of query token `i` (its `[n_head, hd]` query `q`) for
-/// every head, written as `[n_head, stride]` rows (slots it does not see left at 0).
+/// every head, written as `[n_head, stride]` rows indexed by cache slot (slots it does
+/// not see left at 0); the layer's rows start at cache slot `base`.
 pub(crate) fn attention_probabilities(
     shape: &AttentionShape,
     i: usize,
     q: &[f32],
     kv: KvSlice,
     stride: usize,
+    base: usize,
     out: &mut [f32],
 ) {
     let hd = shape.head_dim;
@@ -201,7 +203,7 @@ pub(crate) fn attention_probabilities(
     let k = kernels::kernels();
     for (h, row) in out.chunks_exact_mut(stride).enumerate() {
         let kvh = h / group;
-        let scores = &mut row[keys.clone()];
+        let scores = &mut row[base + keys.start..base + keys.end];
         let qh = &q[h * hd..(h + 1) * hd];
         let head = kv.head(kvh, hd, shape.stride);
         match head {

@@ -278,17 +278,18 @@ pub fn forward(
             ops::rope(pool, &mut s.k[..n * kvd], kvd, hd, n_rot, style, rope_cs);
         });
         timed!(s.prof, Op::KvStore, kv.store(l, first_slot, &s.k[..n * kvd], &s.v[..n * kvd]));
+        // A windowed layer's rows start at cache slot `base` (see `KvCache::layer`).
+        let (kvl, layer_stride, base) = kv.layer(l);
         let shape = AttentionShape {
             n_head: c.n_head,
             n_head_kv: c.n_head_kv,
             head_dim: hd,
-            stride: kv.stride(),
-            first_slot,
-            positions: kv.positions(),
+            stride: layer_stride,
+            first_slot: first_slot - base,
+            positions: &kv.positions()[base..],
             window: c.block.sliding_window.filter(|_| local).map(|w| w.window),
             scale: c.block.attn_scale,
         };
-        let kvl = kv.layer(l);
         let keys_read = shape.window.map_or(first_slot + n, |w| (first_slot + n).min(w + n - 1));
         let kv_bytes = (keys_read * 2 * kv.kv_type().row_bytes(kvd)) as u64;
         timed!(s.prof, Op::Attention, kv_bytes, {
@@ -299,14 +300,8 @@ pub fn forward(
             let i = n - capture_rows + r;
             let at = (l * capture_rows + r) * c.n_head * s.captured_keys;
             let rows = &mut s.captured[at..at + c.n_head * s.captured_keys];
-            attention_probabilities(
-                &shape,
-                i,
-                &s.q[i * qd..(i + 1) * qd],
-                kvl,
-                s.captured_keys,
-                rows,
-            );
+            let q = &s.q[i * qd..(i + 1) * qd];
+            attention_probabilities(&shape, i, q, kvl, s.captured_keys, base, rows);
         }
         let att = timed!(s.prof, Op::Quantize, input(pool, fast, &s.att[..n * qd], qd, &mut s.att_q));
         timed!(s.prof, Op::MatO, lw.wo.streamed_bytes(), {

@@ -6,6 +6,11 @@
 //! Memory is reserved lazily: the layers hold room for a chunk of slots and grow (by
 //! doubling, up to the capacity) as tokens arrive, so a 32k context does not commit
 //! 32k slots up front. Keys are stored transposed (see [`super::kv_layer`]).
+//!
+//! Sliding-window layers (Gemma 3's local layers, 5 of every 6) hold only the slots their
+//! window can still see: slot `s` at index `s - window_base` of a buffer of about two
+//! windows. When a batch does not fit, the slots no new token can see are dropped and
+//! the rest moved to the front (about one slot moved per token, amortized).
 
 use crate::error::{Error, Result};
 use crate::kernels::kv_block::KvSlice;
@@ -31,6 +36,14 @@ pub struct KvCache {
     /// Position the next token takes (one past the last processed token, even after
     /// slots were evicted).
     next_position: u32,
+    /// The sliding window of the windowed layers, in positions (None: no such layers).
+    window: Option<usize>,
+    /// Whether each layer is a windowed one.
+    windowed: Vec<bool>,
+    /// The first slot the windowed layers hold.
+    window_base: usize,
+    /// Slots the windowed layers have room for (their keys' row stride).
+    window_stride: usize,
 }
 
 impl KvCache {
@@ -65,14 +78,32 @@ impl KvCache {
         probe.try_reserve_exact(total).map_err(|e| too_large(e.to_string()))?;
         drop(probe);
         let stride = capacity.min(FIRST_CHUNK);
-        let layers = (0..cfg.n_layers)
-            .map(|_| KvLayer::new(kv_type, kv_dim, stride))
+        let windowed: Vec<bool> = (0..cfg.n_layers).map(|l| cfg.is_local_layer(l)).collect();
+        let window = cfg.block.sliding_window.map(|w| w.window).filter(|_| windowed.contains(&true));
+        // Two windows: a shift every window's worth of tokens.
+        let window_stride = window.map_or(stride, |w| capacity.min(2 * w.max(1)));
+        let layers = windowed
+            .iter()
+            .map(|&w| KvLayer::new(kv_type, kv_dim, if w { window_stride } else { stride }))
             .collect::<Result<Vec<_>>>()?;
         let mut tokens = Vec::new();
         let mut positions = Vec::new();
         tokens.try_reserve_exact(stride).map_err(|e| too_large(e.to_string()))?;
         positions.try_reserve_exact(stride).map_err(|e| too_large(e.to_string()))?;
-        Ok(Self { capacity, kv_dim, kv_type, stride, layers, tokens, positions, next_position: 0 })
+        Ok(Self {
+            capacity,
+            kv_dim,
+            kv_type,
+            stride,
+            layers,
+            tokens,
+            positions,
+            next_position: 0,
+            window,
+            windowed,
+            window_base: 0,
+            window_stride,
+        })
     }
 
     pub fn capacity(&self) -> usize {
@@ -118,15 +149,35 @@ impl KvCache {
         self.tokens.clear();
         self.positions.clear();
         self.next_position = 0;
+        self.window_base = 0;
     }
 
-    /// Keeps the first `n` slots (a conversation rewound to a common prefix).
+    /// Keeps the first `n` slots (a conversation rewound to a common prefix). When the
+    /// windowed layers no longer hold what the token after them would see, nothing is
+    /// kept: read [`KvCache::len`] for what is left.
     pub fn truncate(&mut self, n: usize) {
-        if n < self.len() {
-            self.tokens.truncate(n);
-            self.positions.truncate(n);
-            self.next_position = self.positions.last().map_or(0, |p| p + 1);
+        if n >= self.len() {
+            return;
         }
+        if n > 0 && self.window.is_some() {
+            let next = self.positions[n - 1] + 1;
+            if self.first_visible(&self.positions[..n], next) < self.window_base {
+                self.clear();
+                return;
+            }
+        }
+        self.tokens.truncate(n);
+        self.positions.truncate(n);
+        self.next_position = self.positions.last().map_or(0, |p| p + 1);
+        if n == 0 {
+            self.window_base = 0;
+        }
+    }
+
+    /// The first of `positions`' slots a token at position `pos` sees in a windowed layer.
+    fn first_visible(&self, positions: &[u32], pos: u32) -> usize {
+        let w = self.window.unwrap_or(usize::MAX);
+        positions.partition_point(|&p| (p as usize).saturating_add(w) <= pos as usize)
     }
 
     /// Drops the slots for which `keep` is false and compacts the rest, keeping their
@@ -139,12 +190,19 @@ impl KvCache {
                 self.len()
             )));
         }
-        let (d, stride) = (self.kv_dim, self.stride);
+        let (d, stride, wstride, base) =
+            (self.kv_dim, self.stride, self.window_stride, self.window_base);
+        // The windowed layers keep the kept slots from their base on.
+        let new_base = keep[..base].iter().filter(|k| **k).count();
         let mut dst = 0;
         for (src, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
             if dst != src {
-                for layer in &mut self.layers {
-                    layer.move_slot(d, stride, src, dst);
+                for (layer, &windowed) in self.layers.iter_mut().zip(&self.windowed) {
+                    if !windowed {
+                        layer.move_slot(d, stride, src, dst);
+                    } else if src >= base {
+                        layer.move_slot(d, wstride, src - base, dst - new_base);
+                    }
                 }
                 self.tokens[dst] = self.tokens[src];
                 self.positions[dst] = self.positions[src];
@@ -153,6 +211,7 @@ impl KvCache {
         }
         self.tokens.truncate(dst);
         self.positions.truncate(dst);
+        self.window_base = new_base;
         Ok(())
     }
 
@@ -168,7 +227,7 @@ impl KvCache {
         }
         let new = new.min(self.capacity).max(slots);
         let (d, old, used) = (self.kv_dim, self.stride, self.len());
-        for layer in &mut self.layers {
+        for (layer, _) in self.layers.iter_mut().zip(&self.windowed).filter(|(_, w)| !**w) {
             layer.grow(d, old, new, used)?;
         }
         let oom = |_| Error::InvalidArgument("KV cache: out of memory".into());
@@ -183,6 +242,7 @@ impl KvCache {
     pub(crate) fn push_tokens(&mut self, tokens: &[u32]) -> Result<usize> {
         debug_assert!(tokens.len() <= self.free());
         self.reserve_slots(self.len() + tokens.len())?;
+        self.window_room(tokens.len())?;
         let first = self.len();
         for &t in tokens {
             self.tokens.push(t);
@@ -192,17 +252,58 @@ impl KvCache {
         Ok(first)
     }
 
-    /// One layer's keys (`[kv_dim, stride]`) and values (`[stride, kv_dim]`).
-    pub(crate) fn layer(&self, layer: usize) -> KvSlice<'_> {
-        self.layers[layer].slice()
+    /// Room in the windowed layers for `n` more slots: first by dropping the slots no new
+    /// token can see (moving the rest to the front), then by growing.
+    fn window_room(&mut self, n: usize) -> Result<()> {
+        if self.window.is_none() || self.len() + n - self.window_base <= self.window_stride {
+            return Ok(());
+        }
+        let keep_from =
+            self.first_visible(&self.positions, self.next_position).max(self.window_base);
+        let (d, wstride, base) = (self.kv_dim, self.window_stride, self.window_base);
+        let held = self.len() - keep_from;
+        if keep_from > base {
+            for (layer, _) in self.layers.iter_mut().zip(&self.windowed).filter(|(_, w)| **w) {
+                for i in 0..held {
+                    layer.move_slot(d, wstride, keep_from - base + i, i);
+                }
+            }
+            self.window_base = keep_from;
+        }
+        let need = held + n;
+        if need > self.window_stride {
+            let mut new = self.window_stride.max(1);
+            while new < need {
+                new = new.saturating_mul(2);
+            }
+            let new = new.min(self.capacity).max(need);
+            for (layer, _) in self.layers.iter_mut().zip(&self.windowed).filter(|(_, w)| **w) {
+                layer.grow(d, wstride, new, held)?;
+            }
+            self.window_stride = new;
+        }
+        Ok(())
+    }
+
+    /// One layer's keys (`[kv_dim, stride]`) and values (`[stride, kv_dim]`), the
+    /// stride, and the cache slot of its first row (not 0 for a windowed layer once its
+    /// window has moved on).
+    pub(crate) fn layer(&self, layer: usize) -> (KvSlice<'_>, usize, usize) {
+        let slice = self.layers[layer].slice();
+        if self.windowed[layer] {
+            (slice, self.window_stride, self.window_base)
+        } else {
+            (slice, self.stride, 0)
+        }
     }
 
     /// Writes the keys and values (`[n, kv_dim]` each) of `n` tokens from `first_slot`.
     pub(crate) fn store(&mut self, layer: usize, first_slot: usize, k: &[f32], v: &[f32]) {
-        let (d, stride) = (self.kv_dim, self.stride);
+        let (_, stride, base) = self.layer(layer);
+        let d = self.kv_dim;
         let layer = &mut self.layers[layer];
         for (i, (kr, vr)) in k.chunks_exact(d).zip(v.chunks_exact(d)).enumerate() {
-            layer.store(d, stride, first_slot + i, kr, vr);
+            layer.store(d, stride, first_slot - base + i, kr, vr);
         }
     }
 
@@ -220,21 +321,42 @@ impl KvCache {
 }
 
 impl KvCache {
-    /// The used slots' keys and values in the cache's type: per layer, per slot, the key
-    /// row then the value row (see `session_file`).
+    /// Layers that keep only a sliding window of slots.
+    pub(crate) fn windowed_layers(&self) -> usize {
+        self.windowed.iter().filter(|w| **w).count()
+    }
+
+    /// The first slot the windowed layers save: the first one the next token sees (0
+    /// without such layers).
+    pub(crate) fn window_saved_from(&self) -> usize {
+        if self.window.is_none() {
+            return 0;
+        }
+        self.first_visible(&self.positions, self.next_position).max(self.window_base)
+    }
+
+    /// The saved slots' keys and values in the cache's type: per layer, per slot, the key
+    /// row then the value row (see `session_file`); every used slot of a full layer, the
+    /// slots from [`KvCache::window_saved_from`] of a windowed one.
     pub(crate) fn export_data(&self) -> Vec<u8> {
-        let (d, stride) = (self.kv_dim, self.stride);
+        let d = self.kv_dim;
+        let from = self.window_saved_from();
         let mut out = Vec::new();
-        for layer in &self.layers {
-            for slot in 0..self.len() {
-                layer.export_slot(d, stride, slot, &mut out);
+        for l in 0..self.layers.len() {
+            let (_, stride, base) = self.layer(l);
+            let first = if self.windowed[l] { from } else { 0 };
+            for slot in first..self.len() {
+                self.layers[l].export_slot(d, stride, slot - base, &mut out);
             }
         }
         out
     }
 
     /// A new cache holding `tokens` at `positions` with `data` as written by
-    /// [`KvCache::export_data`]; the sizes were validated by the caller.
+    /// [`KvCache::export_data`]: the windowed layers' rows start at slot `windowed_from`
+    /// (None: every layer has every slot, as files of format 1). The section sizes were
+    /// validated by the caller; the window is checked here.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn import(
         cfg: &ModelConfig,
         capacity: usize,
@@ -242,6 +364,7 @@ impl KvCache {
         tokens: &[u32],
         positions: &[u32],
         next_position: u32,
+        windowed_from: Option<usize>,
         data: &[u8],
     ) -> Result<Self> {
         let used = tokens.len();
@@ -250,15 +373,32 @@ impl KvCache {
             return Err(Error::InvalidArgument("saved cache does not fit the context".into()));
         }
         kv.reserve_slots(used)?;
-        let (d, stride) = (kv.kv_dim, kv.stride);
-        let slot_bytes = 2 * kv_type.row_bytes(d);
-        if data.len() != slot_bytes * used * kv.layers.len() {
+        let from = windowed_from.unwrap_or(0);
+        // The windowed layers hold what the next token sees, which the file must have.
+        let base = if kv.window.is_some() { kv.first_visible(positions, next_position) } else { 0 };
+        if from > used || (kv.window.is_some() && from > base) {
+            return Err(Error::InvalidArgument(
+                "saved cache lacks keys its sliding-window layers need".into(),
+            ));
+        }
+        kv.window_base = base;
+        kv.window_room_for(used - base)?;
+        let slot_bytes = 2 * kv_type.row_bytes(kv.kv_dim);
+        let rows: usize =
+            kv.windowed.iter().map(|&w| if w && kv.window.is_some() { used - from } else { used }).sum();
+        if data.len() != slot_bytes * rows {
             return Err(Error::InvalidArgument("saved cache data has the wrong size".into()));
         }
-        if used > 0 {
-            for (layer, bytes) in kv.layers.iter_mut().zip(data.chunks_exact(slot_bytes * used)) {
-                for (slot, b) in bytes.chunks_exact(slot_bytes).enumerate() {
-                    layer.import_slot(d, stride, slot, b);
+        let d = kv.kv_dim;
+        let mut at = 0;
+        for l in 0..kv.layers.len() {
+            let (_, stride, layer_base) = kv.layer(l);
+            let first = if kv.windowed[l] && kv.window.is_some() { from } else { 0 };
+            for slot in first..used {
+                let bytes = &data[at..at + slot_bytes];
+                at += slot_bytes;
+                if slot >= layer_base {
+                    kv.layers[l].import_slot(d, stride, slot - layer_base, bytes);
                 }
             }
         }
@@ -266,5 +406,18 @@ impl KvCache {
         kv.positions.extend_from_slice(positions);
         kv.next_position = next_position;
         Ok(kv)
+    }
+
+    /// Grows the windowed layers (holding nothing yet) to at least `slots` slots.
+    fn window_room_for(&mut self, slots: usize) -> Result<()> {
+        if slots <= self.window_stride {
+            return Ok(());
+        }
+        let d = self.kv_dim;
+        for (layer, _) in self.layers.iter_mut().zip(&self.windowed).filter(|(_, w)| **w) {
+            layer.grow(d, self.window_stride, slots, 0)?;
+        }
+        self.window_stride = slots;
+        Ok(())
     }
 }
