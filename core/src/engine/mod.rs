@@ -58,6 +58,10 @@ pub struct ModelInfo {
     /// Tensor count per ggml type, e.g. {"Q4_1": 210, "F32": 61}.
     pub tensor_types: BTreeMap<String, usize>,
     pub n_layers: usize,
+    /// Layers that keep only a sliding window of the cache (Gemma 3's local layers).
+    pub windowed_layers: usize,
+    /// Width of the key (and value) projections: all KV heads together.
+    pub kv_dim: usize,
     pub n_embd: usize,
     pub n_vocab: usize,
     pub context_train: usize,
@@ -197,11 +201,16 @@ impl Engine {
         })
     }
 
-    /// Bytes of keys and values with `slots` cache slots in use.
+    /// Bytes of keys and values with `slots` cache slots in use: every slot in a full
+    /// layer, at most two windows in a sliding-window layer (more only while a batch
+    /// larger than the window is in flight).
     pub fn kv_bytes(&self, slots: usize) -> usize {
         let c = &self.model.config;
-        let values = 2.0 * c.n_layers as f64 * slots as f64 * c.kv_dim() as f64;
-        (values * self.kv_type().bytes_per_value()) as usize
+        let window = c.block.sliding_window.map_or(usize::MAX, |w| w.window.saturating_mul(2));
+        let rows: f64 = (0..c.n_layers)
+            .map(|l| if c.is_local_layer(l) { slots.min(window) } else { slots } as f64)
+            .sum();
+        (2.0 * rows * c.kv_dim() as f64 * self.kv_type().bytes_per_value()) as usize
     }
 
     /// The meter that times prefill and decode energy, when metering is on.
@@ -242,6 +251,8 @@ impl Engine {
             file_bytes: file.file_size(),
             tensor_types: file.tensor_type_counts(),
             n_layers: c.n_layers,
+            windowed_layers: (0..c.n_layers).filter(|&l| c.is_local_layer(l)).count(),
+            kv_dim: c.kv_dim(),
             n_embd: c.n_embd,
             n_vocab: c.n_vocab,
             context_train: c.n_ctx_train,
