@@ -177,3 +177,90 @@ fn saving_never_replaces_a_directory_and_a_failed_restore_leaves_the_file() {
     assert_eq!(leftovers, 2, "temporary files left behind");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Gemma 3's sliding-window layers save only the slots the next token sees: such a
+/// session (its window moved on several times) restores and continues as an
+/// uninterrupted one; window fields out of range, or a file that lacks slots the window
+/// needs, are typed errors; a format-1 file (every layer every slot) still restores.
+#[test]
+fn windowed_sessions_round_trip_and_bad_window_fields_are_refused() {
+    let gemma = SyntheticSpec { arch: "gemma3".into(), n_layers: 6, ..spec() };
+    let engine = engine_for(&gemma, KvType::F16);
+    let mut s = engine.session().unwrap();
+    let long = "the quick brown fox jumps over the lazy dog and keeps running far away";
+    turn(&mut s, long);
+    let bytes = s.to_bytes();
+    let want = turn(&mut s, "and then?").0;
+    let file = session_file::parse(&bytes).unwrap();
+    let used = file.tokens.len();
+    let from = file.windowed_from.unwrap();
+    assert_eq!(file.windowed_layers, 5);
+    assert!(from > 0 && from < used, "window start {from} of {used} slots");
+
+    let mut restored = engine_for(&gemma, KvType::F16).restore_session_bytes(&bytes).unwrap();
+    assert_eq!(turn(&mut restored, "and then?").0, want);
+
+    // Out of range: the parser refuses before any model is involved.
+    for (layers, start) in [(7, from), (5, used + 1)] {
+        let bad = session_file::SessionFile {
+            windowed_layers: layers,
+            windowed_from: Some(start),
+            ..file.clone()
+        };
+        let e = refuse(&engine, &bad.to_bytes(), "window fields");
+        assert!(matches!(e, SessionFileError::Malformed(_)), "{e}");
+    }
+    // Sizes that agree, but the windowed layers' rows start after what the next token
+    // sees: the global layer's rows alone, as if every windowed row were past the window.
+    let slot = file.kv_data.len() / (5 * (used - from) + used);
+    let global = file.kv_data[5 * (used - from) * slot..].to_vec();
+    let lacking =
+        session_file::SessionFile { windowed_from: Some(used), kv_data: global, ..file.clone() };
+    match engine.restore_session_bytes(&lacking.to_bytes()) {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("sliding-window"), "{m}"),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a file lacking the window's keys was accepted"),
+    }
+
+    // Format 1 (no window fields, every layer every slot) from a model without windows.
+    let (llama, v2) = saved(KvType::F32);
+    let old = session_file::parse(&v2).unwrap();
+    let restored = llama.restore_session_bytes(&format_1(&old)).unwrap();
+    assert_eq!(restored.context_used(), old.tokens.len());
+}
+
+/// A session in format 1's layout (KVMT without the window fields), for the reader's
+/// backward compatibility.
+fn format_1(f: &session_file::SessionFile) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut out = session_file::MAGIC.to_vec();
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&f.model_id);
+    out.extend_from_slice(&f.context.to_le_bytes());
+    out.push(match f.kv_type {
+        KvType::F32 => 0,
+        KvType::F16 => 1,
+        KvType::Q8_0 => 2,
+    });
+    out.extend_from_slice(&f.n_layers.to_le_bytes());
+    out.extend_from_slice(&f.kv_dim.to_le_bytes());
+    out.extend_from_slice(&4u32.to_le_bytes());
+    let mut samp = serde_json::to_vec(&f.sampling).unwrap();
+    samp.extend_from_slice(&f.rng_state.to_le_bytes());
+    let mut meta = (f.tokens.len() as u64).to_le_bytes().to_vec();
+    meta.extend_from_slice(&f.next_position.to_le_bytes());
+    for t in f.tokens.iter().chain(&f.positions) {
+        meta.extend_from_slice(&t.to_le_bytes());
+    }
+    let msgs = serde_json::to_vec(&f.messages).unwrap();
+    for (tag, payload) in
+        [(b"MSGS", &msgs), (b"SAMP", &samp), (b"KVMT", &meta), (b"KVDA", &f.kv_data)]
+    {
+        out.extend_from_slice(tag);
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(payload);
+    }
+    let digest = Sha256::digest(&out);
+    out.extend_from_slice(&digest);
+    out
+}

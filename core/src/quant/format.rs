@@ -43,6 +43,26 @@ pub trait BlockFormat: Pod {
 /// Dequantizes whole blocks given as bytes; the type is for the error.
 type DequantizeBytes = fn(GgmlType, &[u8], &mut [f32]) -> Result<(), QuantError>;
 
+/// Implements [`BlockFormat`] for a format file's block `$block` (type `$ty`, activation
+/// format `$act`, f16 scales at byte offsets `$scales`) with that file's `dequantize` and
+/// `quantize`.
+macro_rules! block_format {
+    ($block:ty, $ty:ident, $act:ident, $scales:expr) => {
+        impl $crate::quant::format::BlockFormat for $block {
+            const TYPE: $crate::quant::GgmlType = $crate::quant::GgmlType::$ty;
+            const ACTIVATION: $crate::quant::ActivationKind = $crate::quant::ActivationKind::$act;
+            const F16_SCALES: &'static [usize] = &$scales;
+            fn dequantize(blocks: &[Self], out: &mut [f32]) {
+                dequantize(blocks, out)
+            }
+            fn quantize(x: &[f32], out: &mut [Self]) {
+                quantize(x, out)
+            }
+        }
+    };
+}
+pub(super) use block_format;
+
 /// A format's row of the table: its type and its conversions on raw bytes.
 pub struct FormatRow {
     pub ty: GgmlType,

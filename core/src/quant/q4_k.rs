@@ -8,10 +8,7 @@
 
 use half::f16;
 
-use super::format::BlockFormat;
 use super::tile::{self, TileFormat};
-use super::ActivationKind;
-use super::GgmlType;
 
 use super::QK_K;
 use super::kquant::{quantize_superblock_with_mins, scale_min_k4};
@@ -130,17 +127,7 @@ pub fn vec_dot(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
     acc
 }
 
-impl BlockFormat for BlockQ4_K {
-    const TYPE: GgmlType = GgmlType::Q4_K;
-    const ACTIVATION: ActivationKind = ActivationKind::Q8K;
-    const F16_SCALES: &'static [usize] = &[0, 2];
-    fn dequantize(blocks: &[Self], out: &mut [f32]) {
-        dequantize(blocks, out)
-    }
-    fn quantize(x: &[f32], out: &mut [Self]) {
-        quantize(x, out)
-    }
-}
+super::format::block_format!(BlockQ4_K, Q4_K, Q8K, [0, 2]);
 
 // The repacked tile the integer kernels read (layout: `super::tile`).
 

@@ -5,10 +5,7 @@
 
 use half::f16;
 
-use super::format::BlockFormat;
 use super::tile::{self, TileFormat};
-use super::ActivationKind;
-use super::GgmlType;
 
 use super::q8_act::BlockQ8x32;
 
@@ -114,17 +111,7 @@ pub fn vec_dot(w: &[BlockQ5_1], a: &[BlockQ8x32]) -> f32 {
     acc
 }
 
-impl BlockFormat for BlockQ5_1 {
-    const TYPE: GgmlType = GgmlType::Q5_1;
-    const ACTIVATION: ActivationKind = ActivationKind::Q8x32;
-    const F16_SCALES: &'static [usize] = &[0, 2];
-    fn dequantize(blocks: &[Self], out: &mut [f32]) {
-        dequantize(blocks, out)
-    }
-    fn quantize(x: &[f32], out: &mut [Self]) {
-        quantize(x, out)
-    }
-}
+super::format::block_format!(BlockQ5_1, Q5_1, Q8x32, [0, 2]);
 
 // The repacked tile the integer kernels read (layout: `super::tile`).
 

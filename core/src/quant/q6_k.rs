@@ -11,10 +11,7 @@
 
 use half::f16;
 
-use super::format::BlockFormat;
 use super::tile::{self, TileFormat};
-use super::ActivationKind;
-use super::GgmlType;
 
 use super::QK_K;
 use super::kquant::{GROUP_MAX_EPS, make_qx_quants, nearest_int};
@@ -160,18 +157,8 @@ pub fn vec_dot(w: &[BlockQ6_K], a: &[BlockQ8_K]) -> f32 {
     acc
 }
 
-impl BlockFormat for BlockQ6_K {
-    const TYPE: GgmlType = GgmlType::Q6_K;
-    const ACTIVATION: ActivationKind = ActivationKind::Q8K;
-    // ggml block_q6_K: ql[128], qh[64], scales[16], then d.
-    const F16_SCALES: &'static [usize] = &[208];
-    fn dequantize(blocks: &[Self], out: &mut [f32]) {
-        dequantize(blocks, out)
-    }
-    fn quantize(x: &[f32], out: &mut [Self]) {
-        quantize(x, out)
-    }
-}
+// ggml block_q6_K: ql[128], qh[64], scales[16], then d.
+super::format::block_format!(BlockQ6_K, Q6_K, Q8K, [208]);
 
 // The repacked tile the integer kernels read (layout: `super::tile`).
 
