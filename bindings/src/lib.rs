@@ -19,8 +19,8 @@ pub use error::JouleError;
 pub use listener::TokenListener;
 pub use probe::{BatteryState, EnergyProbe, ProbeSample, Thermal};
 pub use records::{
-    EnergyMethod, EnergyWindowReport, GenerationReport, SamplingOptions, SendOptions, StopCause,
-    TurnEnergyReport, WindowQuality,
+    EnergyMethod, EnergyWindowReport, GenerationReport, PruneSettings, PruningReport,
+    SamplingOptions, SendOptions, StopCause, TurnEnergyReport, WindowQuality,
 };
 pub use session::ChatSession;
 

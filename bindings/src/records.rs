@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use joule_core::SamplingParams;
 use joule_core::energy::{EnergyReading, Method};
 use joule_core::engine::{GenerateOptions, StopReason, TurnEnergy, TurnReport};
+use joule_core::{Budget, PruneOptions, PruneReport, SamplingParams, Strategy};
 
 use crate::listener::CallbackStats;
 use crate::probe::Thermal;
@@ -59,11 +59,66 @@ pub struct SendOptions {
     /// Generation stops before any of these strings; they are not shown.
     #[uniffi(default)]
     pub stop: Vec<String>,
+    /// Input pruning of the prompt's new part (None: the whole prompt is prefilled).
+    #[uniffi(default = None)]
+    pub prune: Option<PruneSettings>,
 }
 
-impl From<&SendOptions> for GenerateOptions {
-    fn from(o: &SendOptions) -> Self {
-        GenerateOptions { max_tokens: o.max_tokens.map(|n| n as usize), stop: o.stop.clone() }
+/// Input pruning settings, parsed by the core (a bad value is an `InvalidArgument`).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PruneSettings {
+    /// "early-layer".
+    #[uniffi(default = "early-layer")]
+    pub strategy: String,
+    /// Share or count of tokens to keep: "0.25", "25%" or "512".
+    #[uniffi(default = "0.25")]
+    pub keep: String,
+    /// Keep the latest message whole (false lets pruning read into a pasted page).
+    #[uniffi(default = true)]
+    pub protect_latest_message: bool,
+}
+
+impl TryFrom<&SendOptions> for GenerateOptions {
+    type Error = joule_core::Error;
+
+    fn try_from(o: &SendOptions) -> Result<Self, Self::Error> {
+        let prune = match &o.prune {
+            None => None,
+            Some(p) => {
+                let mut opts =
+                    PruneOptions::new(Strategy::parse(&p.strategy)?, Budget::parse(&p.keep)?);
+                opts.protect_latest_message = p.protect_latest_message;
+                Some(opts)
+            }
+        };
+        Ok(GenerateOptions {
+            max_tokens: o.max_tokens.map(|n| n as usize),
+            stop: o.stop.clone(),
+            prune,
+        })
+    }
+}
+
+/// What pruning did to a turn's prompt.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PruningReport {
+    pub strategy: String,
+    pub budget: String,
+    pub tokens_in: u64,
+    pub tokens_kept: u64,
+    /// Part of the time to first token.
+    pub scoring_ms: f64,
+}
+
+impl From<&PruneReport> for PruningReport {
+    fn from(r: &PruneReport) -> Self {
+        PruningReport {
+            strategy: r.strategy.clone(),
+            budget: r.budget.clone(),
+            tokens_in: r.tokens_in as u64,
+            tokens_kept: r.tokens_kept as u64,
+            scoring_ms: r.scoring_ms,
+        }
     }
 }
 
@@ -251,6 +306,8 @@ pub struct GenerationReport {
     pub kv_type: String,
     pub kv_bytes: u64,
     pub energy: Option<TurnEnergyReport>,
+    /// Input pruning, when the turn asked for it.
+    pub pruning: Option<PruningReport>,
     /// Calls made to the listener and the milliseconds spent inside them: wall-clock, and
     /// CPU time of the thread (without time spent waiting for a core).
     pub listener_calls: u64,
@@ -284,6 +341,7 @@ impl GenerationReport {
             kv_type: r.kv_type.clone(),
             kv_bytes: r.kv_bytes as u64,
             energy: r.energy.as_ref().map(TurnEnergyReport::from),
+            pruning: r.pruning.as_ref().map(PruningReport::from),
             listener_calls: stats.calls,
             listener_ms: stats.seconds * 1000.0,
             listener_cpu_ms: stats.cpu_seconds * 1000.0,

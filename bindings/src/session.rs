@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use joule_core::engine::{CancelFlag, Engine, Session};
+use joule_core::engine::{CancelFlag, Engine, GenerateOptions, Session};
 
 use crate::error::JouleError;
 use crate::listener::{Stream, TokenListener};
@@ -57,7 +57,8 @@ impl ChatSession {
             let mut session = self.lock();
             let mut stream = Stream::new(listener);
             let mut answer = String::new();
-            let report = session.send(&text, &(&options).into(), &mut |piece| {
+            let options = GenerateOptions::try_from(&options)?;
+            let report = session.send(&text, &options, &mut |piece| {
                 answer.push_str(piece);
                 stream.push(piece);
             })?;

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use joule_core::Precision;
 use joule_core::energy::{EnergyConfig, EnergySource};
 use joule_core::engine::{DEFAULT_MAX_TOKENS, Engine, EngineOptions, GenerateOptions};
-use joule_core::{KvType, SamplingParams};
+use joule_core::{Budget, KvType, PruneOptions, SamplingParams, Strategy};
 use output::{Stream, outln};
 
 #[derive(Parser)]
@@ -158,6 +158,22 @@ struct SamplingArgs {
     /// Stop before this text (repeatable).
     #[arg(long)]
     stop: Vec<String>,
+    /// Prefill only the prompt tokens this strategy keeps (early-layer).
+    #[arg(long, value_parser = |s: &str| Strategy::parse(s).map_err(|e| e.to_string()))]
+    prune: Option<Strategy>,
+    /// What pruning keeps: a ratio (0.25 or 25%) or a number of tokens (512).
+    #[arg(long, default_value = "0.25", value_parser = |s: &str| Budget::parse(s).map_err(|e| e.to_string()))]
+    keep: Budget,
+    /// Let pruning read into the latest message (a page pasted with its question).
+    #[arg(long)]
+    prune_latest: bool,
+    /// early-layer: the layer (1-based, a global-attention one) whose attention ranks
+    /// the tokens (default: the model's, see ARCHITECTURE.md).
+    #[arg(long)]
+    prune_layer: Option<usize>,
+    /// early-layer: how many of the prompt's last query rows rank the tokens.
+    #[arg(long, default_value_t = 8)]
+    prune_rows: usize,
 }
 
 impl SamplingArgs {
@@ -175,7 +191,18 @@ impl SamplingArgs {
     }
 
     fn generate(&self) -> GenerateOptions {
-        GenerateOptions { max_tokens: Some(self.max_tokens), stop: self.stop.clone() }
+        let prune = self.prune.map(|strategy| {
+            let strategy = match strategy {
+                Strategy::EarlyLayer { .. } => {
+                    Strategy::EarlyLayer { layer: self.prune_layer, rows: self.prune_rows }
+                }
+            };
+            PruneOptions {
+                protect_latest_message: !self.prune_latest,
+                ..PruneOptions::new(strategy, self.keep)
+            }
+        });
+        GenerateOptions { max_tokens: Some(self.max_tokens), stop: self.stop.clone(), prune }
     }
 }
 

@@ -43,6 +43,7 @@ pub mod error;
 pub mod eval;
 pub mod fsutil;
 mod mmap;
+pub mod prune;
 
 internal_modules!(chat, gguf, kernels, model, quant, requantize, sampling, threads, tokenizer);
 
@@ -53,6 +54,7 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use gguf::GgufError;
+pub use prune::{Budget, PruneOptions, PruneReport, Strategy};
 pub use quant::{GgmlType, QuantError};
 pub use requantize::FileType;
 pub use sampling::{SamplingError, SamplingParams};

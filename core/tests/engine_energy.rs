@@ -21,7 +21,7 @@ fn without_sensors_a_report_is_an_estimate_and_says_why() {
         EnergyConfig { sysfs_root: empty.clone(), ..EnergyConfig::with_source(EnergySource::Auto) };
     let engine = engine(Some(config));
     let mut s = engine.session().unwrap();
-    let opts = GenerateOptions { max_tokens: Some(6), stop: vec![] };
+    let opts = GenerateOptions { max_tokens: Some(6), stop: vec![], ..Default::default() };
     let report = s.send("hello", &opts, &mut |_| {}).unwrap();
     let e = report.energy.as_ref().expect("energy is metered by default");
     assert_eq!(e.method, Method::Estimated);
@@ -48,8 +48,13 @@ fn without_sensors_a_report_is_an_estimate_and_says_why() {
 fn metering_can_be_switched_off() {
     let engine = engine(None);
     let mut s = engine.session().unwrap();
-    let report =
-        s.send("hi", &GenerateOptions { max_tokens: Some(3), stop: vec![] }, &mut |_| {}).unwrap();
+    let report = s
+        .send(
+            "hi",
+            &GenerateOptions { max_tokens: Some(3), stop: vec![], ..Default::default() },
+            &mut |_| {},
+        )
+        .unwrap();
     assert!(report.energy.is_none());
     assert!(!report.summary_line().contains("J/"));
 }

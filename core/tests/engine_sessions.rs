@@ -25,7 +25,7 @@ fn engine(context: usize, precision: Precision) -> Arc<Engine> {
 }
 
 fn opts(max_tokens: usize) -> GenerateOptions {
-    GenerateOptions { max_tokens: Some(max_tokens), stop: vec![] }
+    GenerateOptions { max_tokens: Some(max_tokens), stop: vec![], ..Default::default() }
 }
 
 fn send(
@@ -165,7 +165,11 @@ fn stop_strings_end_the_answer_before_they_appear() {
     let report = s
         .send(
             "hello",
-            &GenerateOptions { max_tokens: Some(24), stop: vec![stop.clone()] },
+            &GenerateOptions {
+                max_tokens: Some(24),
+                stop: vec![stop.clone()],
+                ..Default::default()
+            },
             &mut |p| text.push_str(p),
         )
         .unwrap();

@@ -299,7 +299,7 @@ fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
         probs.push(naive.last_probs.clone());
     }
     let mut state = ForwardState::new(&model, 8);
-    state.set_probe(Probe { layers: None, attention_rows: 2 });
+    state.set_probe(Probe { layers: None, attention_rows: 2, capture_from: 0 });
     let mut kv = KvCache::new(&model.config, 16).unwrap();
     forward(&model, &pool, &mut state, &mut kv, &TOKENS[..6], Logits::Last).unwrap();
     for (r, step_probs) in probs[4..6].iter().enumerate() {
@@ -321,7 +321,7 @@ fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
     }
     // A one-layer prefix: no logits, and the first layer's attention is the same.
     let mut kv = KvCache::new(&model.config, 16).unwrap();
-    state.set_probe(Probe { layers: Some(1), attention_rows: 1 });
+    state.set_probe(Probe { layers: Some(1), attention_rows: 1, capture_from: 0 });
     forward(&model, &pool, &mut state, &mut kv, &TOKENS[..6], Logits::Last).unwrap();
     assert_eq!(state.logit_rows(), 0);
     assert_close(

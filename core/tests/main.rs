@@ -33,6 +33,7 @@ mod kernels_simd_parity;
 mod kernels_x86_parity;
 mod kv_cache_types;
 mod model_errors;
+mod prune;
 mod quant_ggml_parity;
 mod quant_properties;
 mod quant_real_models;

@@ -38,7 +38,7 @@ fn spec() -> SyntheticSpec {
 
 fn turn(s: &mut Session, text: &str) -> (String, joule_core::engine::TurnReport) {
     let mut out = String::new();
-    let opts = GenerateOptions { max_tokens: Some(10), stop: vec![] };
+    let opts = GenerateOptions { max_tokens: Some(10), stop: vec![], ..Default::default() };
     let report = s.send(text, &opts, &mut |p| out.push_str(p)).unwrap();
     (out, report)
 }

@@ -43,7 +43,8 @@ fn exact_path_follows_the_float_reference() {
         let prompt = ids(&rec["prompt_tokens"]);
         let want = ids(&rec["f32"]["greedy"]);
         let mut session = engine.session().unwrap();
-        let opts = GenerateOptions { max_tokens: Some(want.len()), stop: vec![] };
+        let opts =
+            GenerateOptions { max_tokens: Some(want.len()), stop: vec![], ..Default::default() };
         let (_, got) = session.complete_tokens(&prompt, &opts, &mut |_| {}).unwrap();
         assert_eq!(got, &want[..got.len()], "chat {c}: greedy continuation differs");
         assert!(got.len() == want.len() || engine.tokenizer().is_eog(want[got.len()]), "chat {c}");

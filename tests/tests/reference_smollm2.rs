@@ -65,7 +65,8 @@ fn greedy_generation_equals_the_float_reference() {
     for (c, chat) in chats().iter().enumerate() {
         let want = ids(&chat["f32"]["greedy"]);
         let mut session = engine.session().unwrap();
-        let opts = GenerateOptions { max_tokens: Some(want.len()), stop: vec![] };
+        let opts =
+            GenerateOptions { max_tokens: Some(want.len()), stop: vec![], ..Default::default() };
         let (report, got) =
             session.complete_tokens(&ids(&chat["prompt_tokens"]), &opts, &mut |_| {}).unwrap();
         // The reference lists the end-of-generation token it stopped on; we stop on it

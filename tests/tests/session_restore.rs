@@ -25,7 +25,7 @@ fn engine(name: &str, kv_type: KvType) -> Arc<Engine> {
 
 fn turn(s: &mut Session, text: &str) -> (String, TurnReport) {
     let mut out = String::new();
-    let opts = GenerateOptions { max_tokens: Some(24), stop: vec![] };
+    let opts = GenerateOptions { max_tokens: Some(24), stop: vec![], ..Default::default() };
     let report = s.send(text, &opts, &mut |p| out.push_str(p)).expect("turn");
     (out, report)
 }

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bench_profile;
+mod cache_map;
 pub mod energy_bench;
 pub mod files;
 mod history;

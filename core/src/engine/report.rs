@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::energy::{EnergyReading, Method};
+use crate::prune::PruneReport;
 
 /// Why generation stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +58,8 @@ pub struct TurnReport {
     pub kv_bytes: usize,
     /// Energy of prefill and decode, when metering is on.
     pub energy: Option<TurnEnergy>,
+    /// What input pruning kept, when it was on.
+    pub pruning: Option<PruneReport>,
 }
 
 /// Energy of one turn, split at the first generated token: `prefill` covers the prompt
@@ -120,11 +123,23 @@ impl TurnReport {
             ),
             _ => String::new(),
         };
+        let pruned = match &self.pruning {
+            Some(p) => format!(
+                " | pruned {}: kept {} of {} tok ({:.2}x fewer, scoring {:.0} ms)",
+                p.strategy,
+                p.tokens_kept,
+                p.tokens_in,
+                p.tokens_in as f64 / p.tokens_kept.max(1) as f64,
+                p.scoring_ms
+            ),
+            None => String::new(),
+        };
         format!(
-            "[prompt {} tok ({} reused) {:.1} tok/s | gen {} tok {:.1} tok/s | ttft {:.0} ms{} | peak RSS {} | {} {} x{} | stop: {}]",
+            "[prompt {} tok ({} reused) {:.1} tok/s{} | gen {} tok {:.1} tok/s | ttft {:.0} ms{} | peak RSS {} | {} {} x{} | stop: {}]",
             self.prompt_tokens,
             self.reused_tokens,
             self.prefill_tokens_per_s,
+            pruned,
             self.generated_tokens,
             self.decode_tokens_per_s,
             self.time_to_first_token_ms,

@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::Engine;
+use super::cache_map::CacheMap;
 use super::report::{StopReason, TurnReport, peak_rss_bytes, rate};
 use super::stop::StopStrings;
 use super::turn::{TurnWindows, prefill};
@@ -15,6 +16,7 @@ use crate::chat::ChatMessage;
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::model::{ForwardState, KvCache, Logits, forward};
+use crate::prune::{self, Protected, PruneOptions, PruneReport};
 use crate::sampling::{Sampler, SamplingParams};
 use crate::tokenizer::StreamDecoder;
 
@@ -26,6 +28,8 @@ pub struct GenerateOptions {
     pub max_tokens: Option<usize>,
     /// Generation stops before any of these strings; they are not shown.
     pub stop: Vec<String>,
+    /// Prefill only the prompt tokens a pruning strategy keeps (None: every token).
+    pub prune: Option<PruneOptions>,
 }
 
 /// Cancels a session's generation from any thread. Checked between tokens (and between
@@ -51,6 +55,8 @@ impl CancelFlag {
 pub struct Session {
     pub(super) engine: Arc<Engine>,
     pub(super) kv: KvCache,
+    /// The token sequence the cache's slots stand for (longer than them after pruning).
+    map: CacheMap,
     state: ForwardState,
     pub(super) sampler: Sampler,
     pub(super) messages: Vec<ChatMessage>,
@@ -90,7 +96,9 @@ impl Session {
     ) -> Result<Self> {
         let state = ForwardState::new(engine.model(), engine.options().batch.min(engine.context()));
         let logits = vec![0.0; engine.model().config.n_vocab];
-        Ok(Self { engine, kv, state, sampler, messages, cancel: CancelFlag::default(), logits })
+        let map = CacheMap::of_cache(kv.tokens());
+        let cancel = CancelFlag::default();
+        Ok(Self { engine, kv, map, state, sampler, messages, cancel, logits })
     }
 
     /// A handle that cancels this session's current or next generation.
@@ -105,6 +113,12 @@ impl Session {
     /// Tokens held in the KV cache.
     pub fn context_used(&self) -> usize {
         self.kv.len()
+    }
+
+    /// The tokens the KV cache holds, in order: what the model has seen (a pruned
+    /// prompt's kept tokens only).
+    pub fn cached_tokens(&self) -> &[u32] {
+        self.kv.tokens()
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -137,6 +151,7 @@ impl Session {
     pub fn reset(&mut self) {
         self.messages.clear();
         self.kv.clear();
+        self.map = CacheMap::default();
         self.cancel.clear();
     }
 
@@ -165,7 +180,11 @@ impl Session {
         conversation.push(message);
         let prompt = self.engine.template().render(&conversation, true)?;
         let tokens = self.prompt_tokens(&prompt)?;
-        let out = self.run_turn(start, &tokens, opts, on_text)?;
+        let spans = match &opts.prune {
+            Some(p) => self.message_spans(&conversation, &tokens, p)?,
+            None => Vec::new(),
+        };
+        let out = self.run_turn(start, &tokens, &spans, opts, on_text)?;
         if out.report.generated_tokens > 0 || out.report.stop_reason != StopReason::Cancelled {
             conversation.push(ChatMessage::assistant(&out.text));
             self.messages = conversation;
@@ -183,7 +202,7 @@ impl Session {
     ) -> Result<TurnReport> {
         let start = Instant::now();
         let tokens = self.prompt_tokens(prompt)?;
-        Ok(self.run_turn(start, &tokens, opts, on_text)?.report)
+        Ok(self.run_turn(start, &tokens, &[], opts, on_text)?.report)
     }
 
     /// Continues a prompt given as token ids (no template, no BOS added) and returns the
@@ -197,7 +216,7 @@ impl Session {
         if tokens.is_empty() {
             return Err(Error::InvalidArgument("the prompt is empty".into()));
         }
-        let out = self.run_turn(Instant::now(), tokens, opts, on_text)?;
+        let out = self.run_turn(Instant::now(), tokens, &[], opts, on_text)?;
         Ok((out.report, out.tokens))
     }
 
@@ -217,11 +236,13 @@ impl Session {
         Ok(tokens)
     }
 
-    /// One turn: fit the prompt in the cache, prefill what is new, decode, report.
+    /// One turn: fit the prompt in the cache, prune and prefill what is new, decode,
+    /// report. `spans` are protected from pruning (token ranges of `tokens`).
     fn run_turn(
         &mut self,
         start: Instant,
         tokens: &[u32],
+        spans: &[std::ops::Range<usize>],
         opts: &GenerateOptions,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<TurnOutput> {
@@ -229,24 +250,29 @@ impl Session {
         let reused = self.reuse_prefix(tokens)?;
         let new = &tokens[reused..];
 
-        // Prefill (its energy window closes when the first token is known).
+        // Prefill (its energy window closes when the first token is known), after the
+        // pruning's scoring, which the time to first token includes.
         let mut windows = TurnWindows::begin(engine.energy_meter());
         let prefill_start = Instant::now();
+        let (run, pruning) = self.prune_new(new, reused, spans, opts.prune.as_ref())?;
         let cancel = self.cancel.clone();
         let (model, pool) = (engine.model(), engine.pool());
-        if !prefill(model, pool, &mut self.state, &mut self.kv, new, &|| cancel.is_cancelled())? {
+        if !prefill(model, pool, &mut self.state, &mut self.kv, &run, &|| cancel.is_cancelled())? {
             return Ok(self.finish_cancelled(start, tokens.len(), reused));
         }
         let prefill_ms = ms_since(prefill_start);
 
-        let decoded = self.decode(&engine, opts, &mut windows, on_text)?;
+        let decode_from = self.kv.len();
+        let decoded = self.decode(&engine, opts, &mut windows, on_text);
+        self.map.push_cached(&self.kv.tokens()[decode_from..]);
+        let decoded = decoded?;
         self.cancel.clear();
-        let energy = windows.finish(new.len(), decoded.tokens.len())?;
+        let energy = windows.finish(run.len(), decoded.tokens.len())?;
 
         let end = Instant::now();
         let first = decoded.first_token_at.unwrap_or(end);
         let decode_ms = (end - first).as_secs_f64() * 1000.0;
-        let (prefilled, generated) = (new.len(), decoded.tokens.len());
+        let (prefilled, generated) = (run.len(), decoded.tokens.len());
         Ok(TurnOutput {
             text: decoded.text,
             tokens: decoded.tokens,
@@ -263,34 +289,110 @@ impl Session {
                 decode_tokens_per_s: rate(generated.saturating_sub(1), decode_ms),
                 total_ms: ms_since(start),
                 energy,
+                pruning,
                 ..self.base_report()
             },
         })
     }
 
     /// Keeps the cached prefix `tokens` starts with (at least the last prompt token is
-    /// run again, since its logits start the answer) and returns its length. A prompt
-    /// longer than the context fails before anything changes.
+    /// run again, since its logits start the answer) and returns its length in tokens.
+    /// A prompt that does not fit the context fails before anything changes.
     fn reuse_prefix(&mut self, tokens: &[u32]) -> Result<usize> {
         let capacity = self.kv.capacity();
-        // After an eviction the cached slots no longer line up with the token list.
-        let evicted = self.kv.len() != self.kv.next_position() as usize;
-        let reused =
-            if evicted { 0 } else { common_prefix(self.kv.tokens(), tokens).min(tokens.len() - 1) };
-        if tokens.len() > capacity {
-            return Err(Error::ContextOverflow {
-                needed: tokens.len() - reused,
-                available: capacity - reused,
-                context: capacity,
-                used: reused,
-            });
-        }
-        if evicted {
+        // After an eviction (or a cancelled prefill) the map no longer describes the
+        // cache; the cache holds exactly its own tokens at consecutive positions or, when
+        // slots were dropped in between, nothing reusable.
+        if self.kv.len() != self.kv.next_position() as usize {
             self.kv.clear();
         }
+        if self.map.slots() != self.kv.len() {
+            self.map = CacheMap::of_cache(self.kv.tokens());
+        }
+        let (reused, slots) = self.map.reusable(tokens, tokens.len() - 1);
+        // Pruning scores the new tokens in the cache, so they must all fit.
+        if slots + tokens.len() - reused > capacity {
+            return Err(Error::ContextOverflow {
+                needed: tokens.len() - reused,
+                available: capacity - slots,
+                context: capacity,
+                used: slots,
+            });
+        }
         // A sliding-window cache may keep less than asked (see `KvCache::truncate`).
-        self.kv.truncate(reused);
-        Ok(self.kv.len())
+        self.kv.truncate(slots);
+        if self.kv.len() == slots {
+            self.map.truncate(reused);
+            Ok(reused)
+        } else {
+            self.kv.clear();
+            self.map = CacheMap::default();
+            Ok(0)
+        }
+    }
+
+    /// The tokens to prefill out of the prompt's `new` part (which follows `reused`
+    /// tokens), recorded in the map: all of them, or those pruning keeps. When the
+    /// scoring pass cost a sliding-window cache its reused slots, they are run again.
+    fn prune_new(
+        &mut self,
+        new: &[u32],
+        reused: usize,
+        spans: &[std::ops::Range<usize>],
+        opts: Option<&PruneOptions>,
+    ) -> Result<(Vec<u32>, Option<PruneReport>)> {
+        let Some(opts) = opts else {
+            self.map.push(new, &vec![true; new.len()]);
+            return Ok((new.to_vec(), None));
+        };
+        let started = Instant::now();
+        let engine = Arc::clone(&self.engine);
+        let tokenizer = engine.tokenizer();
+        let mut protected = Protected::with_specials(new, |t| tokenizer.is_special(t));
+        for s in spans {
+            protected.span(s.start.saturating_sub(reused)..s.end.saturating_sub(reused));
+        }
+        let (model, pool) = (engine.model(), engine.pool());
+        let before = self.kv.tokens().to_vec();
+        let keep =
+            prune::choose(model, pool, &mut self.state, &mut self.kv, new, &protected, opts)?;
+        let mut run = before[self.kv.len()..].to_vec();
+        run.extend(new.iter().zip(&keep).filter(|(_, k)| **k).map(|(t, _)| *t));
+        self.map.push(new, &keep);
+        let report = PruneReport {
+            strategy: opts.strategy.name().to_string(),
+            budget: opts.budget.to_string(),
+            tokens_in: new.len(),
+            tokens_kept: keep.iter().filter(|k| **k).count(),
+            scoring_ms: ms_since(started),
+        };
+        Ok((run, Some(report)))
+    }
+
+    /// Token ranges of `tokens` (the rendered `conversation`) that pruning keeps: the
+    /// system prompt and (unless `opts` says not to) the latest message, found where renderings of shorter
+    /// conversations stop matching.
+    fn message_spans(
+        &self,
+        conversation: &[ChatMessage],
+        tokens: &[u32],
+        opts: &PruneOptions,
+    ) -> Result<Vec<std::ops::Range<usize>>> {
+        let template = self.engine.template();
+        let matched = |messages: &[ChatMessage]| -> Result<usize> {
+            let text = template.render(messages, false)?;
+            Ok(common_prefix(&self.prompt_tokens(&text)?, tokens))
+        };
+        let mut spans = Vec::new();
+        let n = conversation.len();
+        if opts.protect_latest_message {
+            let start = if n > 1 { matched(&conversation[..n - 1])? } else { 0 };
+            spans.push(start..tokens.len());
+        }
+        if conversation.first().is_some_and(|m| m.role == "system") {
+            spans.push(0..matched(&conversation[..1])?);
+        }
+        Ok(spans)
     }
 
     /// Samples from the prefill's logits, then one forward pass per token, streaming
@@ -402,6 +504,7 @@ impl Session {
             kv_type: self.kv.kv_type().name().to_string(),
             kv_bytes: self.kv.bytes_reserved(),
             energy: None,
+            pruning: None,
         }
     }
 }

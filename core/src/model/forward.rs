@@ -27,12 +27,15 @@ pub enum Logits {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Probe {
     /// Run only the first `layers` layers (no logits are produced); None runs all. The
+    /// last of them stops once its keys and values are stored and its rows captured. The
     /// batch's slots then hold keys and values for those layers only: truncate the cache
     /// back before running the full model over them.
     pub layers: Option<usize>,
     /// Capture the attention probabilities of the batch's last `attention_rows` query
-    /// rows at every layer run.
+    /// rows at every layer run from layer `capture_from` on (earlier layers' rows are
+    /// left at 0).
     pub attention_rows: usize,
+    pub capture_from: usize,
 }
 
 /// Activations of one batch, sized once for `max_batch` tokens.
@@ -292,16 +295,24 @@ pub fn forward(
         };
         let keys_read = shape.window.map_or(first_slot + n, |w| (first_slot + n).min(w + n - 1));
         let kv_bytes = (keys_read * 2 * kv.kv_type().row_bytes(kvd)) as u64;
-        timed!(s.prof, Op::Attention, kv_bytes, {
-            let (by_head, segments) = (&mut s.att_by_head, &mut s.att_segments);
-            attention(pool, &shape, &s.q[..n * qd], kvl, by_head, segments, &mut s.att[..n * qd])
-        });
-        for r in 0..capture_rows {
+        // A probe's last layer is read only through its captured rows and its cache slots.
+        let probe_ends_here = n_layers < w.layers.len() && l + 1 == n_layers;
+        if !probe_ends_here {
+            timed!(s.prof, Op::Attention, kv_bytes, {
+                let (by_head, segments) = (&mut s.att_by_head, &mut s.att_segments);
+                let att = &mut s.att[..n * qd];
+                attention(pool, &shape, &s.q[..n * qd], kvl, by_head, segments, att)
+            });
+        }
+        for r in (0..capture_rows).filter(|_| l >= s.probe.capture_from) {
             let i = n - capture_rows + r;
             let at = (l * capture_rows + r) * c.n_head * s.captured_keys;
             let rows = &mut s.captured[at..at + c.n_head * s.captured_keys];
             let q = &s.q[i * qd..(i + 1) * qd];
             attention_probabilities(&shape, i, q, kvl, s.captured_keys, base, rows);
+        }
+        if probe_ends_here {
+            break;
         }
         let att = timed!(s.prof, Op::Quantize, input(pool, fast, &s.att[..n * qd], qd, &mut s.att_q));
         timed!(s.prof, Op::MatO, lw.wo.streamed_bytes(), {

@@ -233,6 +233,12 @@ impl Tokenizer {
         self.inner.vocab.eog.contains(&id)
     }
 
+    /// Whether the token is a control or user-defined one (`<|im_start|>`, BOS, ...):
+    /// template structure, never text of a message.
+    pub fn is_special(&self, id: u32) -> bool {
+        self.inner.vocab.attr(id).any(attr::Attr::CONTROL.with(attr::Attr::USER_DEFINED))
+    }
+
     /// Every end-of-generation id, ascending.
     pub fn eog_ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.inner.vocab.eog.iter().copied()
