@@ -32,6 +32,7 @@ mod kernels_packed;
 mod kernels_simd_parity;
 mod kernels_x86_parity;
 mod kv_cache_types;
+mod kv_evict;
 mod model_errors;
 mod prune;
 mod quant_ggml_parity;

@@ -175,7 +175,7 @@ impl ForwardState {
 }
 
 /// Rope's inverse frequencies, with optional per-frequency divisors (Llama 3.1).
-fn inverse_frequencies(rope: &RopeConfig, factors: Option<&[f32]>) -> Vec<f64> {
+pub(crate) fn inverse_frequencies(rope: &RopeConfig, factors: Option<&[f32]>) -> Vec<f64> {
     (0..rope.n_rot / 2)
         .map(|i| {
             let f = (rope.freq_base as f64).powf(-2.0 * i as f64 / rope.n_rot as f64);

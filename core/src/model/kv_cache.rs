@@ -1,7 +1,7 @@
 //! The key/value cache: one slot per processed token, in position order, with keys
 //! stored after rotary embedding, in the engine's [`KvType`]. Entries can be dropped and
 //! the rest compacted; each slot keeps the position it was rotated with, so RoPE stays
-//! right after eviction.
+//! right after eviction ([`super::kv_shift::evict`] renumbers them instead).
 //!
 //! Memory is reserved lazily: the layers hold room for a chunk of slots and grow (by
 //! doubling, up to the capacity) as tokens arrive, so a 32k context does not commit
@@ -419,5 +419,44 @@ impl KvCache {
         }
         self.window_stride = slots;
         Ok(())
+    }
+}
+
+impl KvCache {
+    /// Layers and channels per slot, to check that a cache belongs to a model.
+    pub(crate) fn shape(&self) -> (usize, usize) {
+        (self.layers.len(), self.kv_dim)
+    }
+
+    /// The sliding window of the windowed layers and the first slot they hold (None
+    /// without such layers).
+    pub(crate) fn window_held(&self) -> Option<(usize, usize)> {
+        self.window.map(|w| (w, self.window_base))
+    }
+
+    /// Whether layer `layer` holds slot `slot`'s key and value.
+    pub(crate) fn holds(&self, layer: usize, slot: usize) -> bool {
+        slot < self.len() && (!self.windowed[layer] || slot >= self.window_base)
+    }
+
+    /// Slot `slot`'s key at layer `layer` as f32 (the layer must hold it).
+    pub(crate) fn read_key(&self, layer: usize, slot: usize, out: &mut [f32]) {
+        let (_, stride, base) = self.layer(layer);
+        self.layers[layer].read_key(self.kv_dim, stride, slot - base, out);
+    }
+
+    /// Overwrites slot `slot`'s key at layer `layer` (the layer must hold it).
+    pub(crate) fn write_key(&mut self, layer: usize, slot: usize, k: &[f32]) {
+        let (_, stride, base) = self.layer(layer);
+        self.layers[layer].write_key(self.kv_dim, stride, slot - base, k);
+    }
+
+    /// Numbers the slots' positions `0..len` and the next token's `len` (the keys must
+    /// have been rotated to match).
+    pub(crate) fn renumber(&mut self) {
+        for (i, p) in self.positions.iter_mut().enumerate() {
+            *p = i as u32;
+        }
+        self.next_position = self.positions.len() as u32;
     }
 }

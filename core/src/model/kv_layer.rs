@@ -245,29 +245,15 @@ impl KvLayer {
 
     /// Writes slot `slot`'s key and value rows (`d` values each).
     pub(crate) fn store(&mut self, d: usize, stride: usize, slot: usize, k: &[f32], v: &[f32]) {
+        self.write_key(d, stride, slot, k);
         match self {
-            KvLayer::F32 { kt, v: vs } => {
-                for (c, &x) in k.iter().enumerate() {
-                    kt[c * stride + slot] = x;
-                }
-                vs[slot * d..(slot + 1) * d].copy_from_slice(v);
-            }
-            KvLayer::F16 { kt, v: vs } => {
-                for (c, &x) in k.iter().enumerate() {
-                    kt[c * stride + slot] = f16::from_f32(x).to_bits();
-                }
+            KvLayer::F32 { v: vs, .. } => vs[slot * d..(slot + 1) * d].copy_from_slice(v),
+            KvLayer::F16 { v: vs, .. } => {
                 for (o, &x) in vs[slot * d..(slot + 1) * d].iter_mut().zip(v) {
                     *o = f16::from_f32(x).to_bits();
                 }
             }
-            KvLayer::Q8_0 { kt, kt_scale, v: vq, v_scale } => {
-                for (b, xs) in k.chunks_exact(32).enumerate() {
-                    let mut qs = [0i8; 32];
-                    kt_scale[b * stride + slot] = quantize32(xs, &mut qs);
-                    for (j, &q) in qs.iter().enumerate() {
-                        kt[(b * 32 + j) * stride + slot] = q;
-                    }
-                }
+            KvLayer::Q8_0 { v: vq, v_scale, .. } => {
                 let row = &mut vq[slot * d..(slot + 1) * d];
                 for (b, (xs, qs)) in v.chunks_exact(32).zip(row.chunks_exact_mut(32)).enumerate() {
                     v_scale[slot * d / 32 + b] = quantize32(xs, qs);
@@ -343,6 +329,58 @@ impl KvLayer {
                     v_scale[slot * d / 32 + b] = u16::from_le_bytes([blk[0], blk[1]]);
                     for (j, &q) in blk[2..].iter().enumerate() {
                         v[slot * d + b * 32 + j] = q as i8;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl KvLayer {
+    /// Slot `slot`'s key row (`d` values) as f32.
+    pub(crate) fn read_key(&self, d: usize, stride: usize, slot: usize, out: &mut [f32]) {
+        match self {
+            KvLayer::F32 { kt, .. } => {
+                for (c, o) in out[..d].iter_mut().enumerate() {
+                    *o = kt[c * stride + slot];
+                }
+            }
+            KvLayer::F16 { kt, .. } => {
+                for (c, o) in out[..d].iter_mut().enumerate() {
+                    *o = f16::from_bits(kt[c * stride + slot]).to_f32();
+                }
+            }
+            KvLayer::Q8_0 { kt, kt_scale, .. } => {
+                for (b, block) in out[..d].chunks_exact_mut(32).enumerate() {
+                    let scale = f16::from_bits(kt_scale[b * stride + slot]).to_f32();
+                    for (j, o) in block.iter_mut().enumerate() {
+                        *o = kt[(b * 32 + j) * stride + slot] as f32 * scale;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Overwrites slot `slot`'s key row (`d` values) with `k`, in the layer's type; the
+    /// value row is untouched.
+    pub(crate) fn write_key(&mut self, d: usize, stride: usize, slot: usize, k: &[f32]) {
+        match self {
+            KvLayer::F32 { kt, .. } => {
+                for (c, &x) in k[..d].iter().enumerate() {
+                    kt[c * stride + slot] = x;
+                }
+            }
+            KvLayer::F16 { kt, .. } => {
+                for (c, &x) in k[..d].iter().enumerate() {
+                    kt[c * stride + slot] = f16::from_f32(x).to_bits();
+                }
+            }
+            KvLayer::Q8_0 { kt, kt_scale, .. } => {
+                for (b, xs) in k[..d].chunks_exact(32).enumerate() {
+                    let mut qs = [0i8; 32];
+                    kt_scale[b * stride + slot] = quantize32(xs, &mut qs);
+                    for (j, &q) in qs.iter().enumerate() {
+                        kt[(b * 32 + j) * stride + slot] = q;
                     }
                 }
             }

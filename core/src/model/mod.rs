@@ -6,6 +6,7 @@ pub mod config;
 pub mod forward;
 pub mod kv_cache;
 mod kv_layer;
+pub mod kv_shift;
 pub mod matmul;
 mod ops;
 pub mod profile;
@@ -17,6 +18,7 @@ use std::path::Path;
 pub use config::{Arch, ModelConfig, RopeStyle};
 pub use forward::{ForwardState, Logits, Probe, forward};
 pub use kv_cache::KvCache;
+pub use kv_shift::{evict, keep_sinks_and_recent};
 pub use matmul::MatmulPath;
 pub use weights::{Linear, Weights};
 

@@ -181,3 +181,21 @@ pub(crate) fn rope(
         }
     });
 }
+
+/// Rotates the first `n_rot` dimensions of every head of `row` (heads of `head_dim`) by
+/// the angles whose (cos, sin) pairs are `cs` (`n_rot / 2` pairs), in f64: a key already
+/// rotated at one position moves to another by the difference of the two.
+pub(crate) fn rope_row(row: &mut [f32], head_dim: usize, style: RopeStyle, cs: &[(f64, f64)]) {
+    let half = cs.len();
+    for head in row.chunks_exact_mut(head_dim) {
+        for (j, &(cos, sin)) in cs.iter().enumerate() {
+            let (p, q) = match style {
+                RopeStyle::Interleaved => (2 * j, 2 * j + 1),
+                RopeStyle::Neox => (j, j + half),
+            };
+            let (x0, x1) = (head[p] as f64, head[q] as f64);
+            head[p] = (x0 * cos - x1 * sin) as f32;
+            head[q] = (x0 * sin + x1 * cos) as f32;
+        }
+    }
+}
