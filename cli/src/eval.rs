@@ -29,6 +29,9 @@ enum EvalCommand {
     Ppl(PplArgs),
     /// Size, memory, speed, energy, perplexity and KL of model variants, with the Pareto front.
     Pareto(ParetoArgs),
+    /// Passkey, planted facts and chat recall, unpruned and pruned: accuracy, TTFT,
+    /// prefill energy, KL and top-1 agreement.
+    Prune(crate::eval_prune::PruneEvalArgs),
     /// One configuration of `pareto` as a JSON line (run by `pareto` in a child process).
     #[command(hide = true)]
     ParetoRow(ParetoRowArgs),
@@ -134,6 +137,7 @@ pub fn eval(a: EvalArgs) -> crate::CliResult {
     match a.command {
         EvalCommand::Ppl(a) => ppl(a),
         EvalCommand::Pareto(a) => pareto_cmd(a),
+        EvalCommand::Prune(a) => crate::eval_prune::prune_eval(a),
         EvalCommand::ParetoRow(a) => pareto_row(a),
     }
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod chat;
 mod eval;
+mod eval_prune;
 mod fetch;
 mod inspect;
 mod output;

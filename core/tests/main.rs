@@ -21,6 +21,7 @@ mod engine_energy;
 mod engine_files;
 mod engine_sessions;
 mod eval;
+mod eval_prune;
 mod forward_naive;
 mod fuzz_regressions;
 mod gguf_hostile;

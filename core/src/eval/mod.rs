@@ -5,6 +5,8 @@
 pub mod kl;
 pub mod pareto;
 pub mod ppl;
+pub mod prune_eval;
+pub mod prune_tasks;
 pub mod svg;
 
 use std::path::PathBuf;
@@ -12,6 +14,8 @@ use std::path::PathBuf;
 pub use kl::{KlReport, KlStats};
 pub use pareto::{Config, ParetoRow, pareto_front};
 pub use ppl::{PplOptions, PplReport, PplStats, evaluate, read_text, text_tokens};
+pub use prune_eval::{PrunePlan, PruneRow, Setting, evaluate_pruning};
+pub use prune_tasks::Task;
 
 /// What an evaluation rejects, with the context to act on it.
 #[derive(Debug, thiserror::Error)]
