@@ -42,7 +42,7 @@ pub fn chat(a: ChatArgs) -> crate::CliResult {
         "{} ({}, {} threads, {} kernels, context {}). /reset clears the conversation, /stats shows the last turn, /quit leaves; Ctrl-C stops an answer.",
         info.name, info.architecture, info.threads, info.kernel, info.context
     );
-    let opts = a.sampling.generate();
+    let opts = a.sampling.generate(&crate::model_path(a.model.model.as_deref())?)?;
     let mut last: Option<TurnReport> = None;
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();

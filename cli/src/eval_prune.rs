@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use joule_core::engine::{Engine, EngineOptions};
-use joule_core::eval::prune_eval::{markdown, svg};
+use joule_core::eval::prune_eval::{calibrate, markdown, svg};
 use joule_core::eval::{PrunePlan, Setting, Task, evaluate_pruning};
+use joule_core::prune::{Calibration, Limits};
 use joule_core::{Budget, Precision, Strategy};
 
 /// The defaults are the acceptance configuration of BENCHMARKS.md §11.
@@ -31,9 +32,23 @@ pub struct PruneEvalArgs {
     /// Pruning strategies (each is run at every budget of --keep).
     #[arg(long, value_delimiter = ',', default_value = "early-layer")]
     prune: Vec<String>,
-    /// Budgets: ratios (0.1, 10%) or token counts.
-    #[arg(long, value_delimiter = ',', default_value = "0.1,0.2")]
-    keep: Vec<String>,
+    /// Budgets: ratios (0.1, 10%) or token counts (default 0.1,0.2; with --calibrate
+    /// 0.1,0.2,0.3,0.5).
+    #[arg(long, value_delimiter = ',')]
+    keep: Option<Vec<String>>,
+    /// Choose the most aggressive setting within the limits below and write it next to
+    /// the model (MODEL.gguf.prune.json), for `--prune auto`.
+    #[arg(long)]
+    calibrate: bool,
+    /// --calibrate: the largest mean KL per answer token (nats).
+    #[arg(long, default_value_t = Limits::default().max_kl)]
+    max_kl: f64,
+    /// --calibrate: the smallest top-1 agreement (0..1).
+    #[arg(long, default_value_t = Limits::default().min_top1_agreement)]
+    min_top1: f64,
+    /// --calibrate: the smallest accuracy as a share of the unpruned run's (0..1).
+    #[arg(long, default_value_t = Limits::default().min_accuracy_ratio)]
+    min_accuracy: f64,
     /// early-layer: the filter layer (default: the model's).
     #[arg(long)]
     prune_layer: Option<usize>,
@@ -79,7 +94,12 @@ impl PruneEvalArgs {
                     Strategy::EarlyLayer { layer: self.prune_layer, rows }
                 }
             };
-            for k in &self.keep {
+            let default = if self.calibrate { "0.1,0.2,0.3,0.5" } else { "0.1,0.2" };
+            let keep = match &self.keep {
+                Some(k) => k.clone(),
+                None => default.split(',').map(String::from).collect(),
+            };
+            for k in &keep {
                 settings.push(Setting { strategy: Some(strategy), budget: Budget::parse(k)? });
             }
         }
@@ -112,6 +132,9 @@ pub fn prune_eval(a: PruneEvalArgs) -> crate::CliResult {
     if let Some(file) = &a.svg {
         std::fs::write(file, svg(&rows, &model)).map_err(|e| format!("{}: {e}", file.display()))?;
     }
+    if a.calibrate {
+        write_calibration(&a, &plan, &rows, &path)?;
+    }
     if a.json {
         crate::output::outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     } else {
@@ -123,5 +146,46 @@ pub fn prune_eval(a: PruneEvalArgs) -> crate::CliResult {
         )?;
         crate::output::outln!("{}", markdown(&rows))?;
     }
+    Ok(())
+}
+
+/// Writes the chosen setting next to the model (through a temporary file, so a failed
+/// write leaves the old calibration whole).
+fn write_calibration(
+    a: &PruneEvalArgs,
+    plan: &PrunePlan,
+    rows: &[joule_core::eval::PruneRow],
+    model: &std::path::Path,
+) -> crate::CliResult {
+    let limits = Limits {
+        max_kl: a.max_kl,
+        min_top1_agreement: a.min_top1,
+        min_accuracy_ratio: a.min_accuracy,
+    };
+    let Some(chosen) = calibrate(plan, rows, &limits, model) else {
+        eprintln!(
+            "calibration: no setting stayed within KL <= {}, top-1 >= {}, accuracy >= {} of \
+             unpruned; nothing written (`--prune auto` keeps its default)",
+            limits.max_kl, limits.min_top1_agreement, limits.min_accuracy_ratio
+        );
+        return Ok(());
+    };
+    let path = Calibration::path_for(model);
+    joule_core::fsutil::check_output_file(&path, &[model])?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&chosen)? + "\n")
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!(
+        "calibration: {} keeping {} (KL {:.4}, top-1 {:.0} %, accuracy {:.0} % of unpruned, \
+         {:.2}x TTFT) written to {}",
+        chosen.strategy.name(),
+        chosen.budget,
+        chosen.kl,
+        chosen.top1_agreement * 100.0,
+        chosen.accuracy_ratio * 100.0,
+        chosen.speedup,
+        path.display()
+    );
     Ok(())
 }

@@ -159,9 +159,10 @@ struct SamplingArgs {
     /// Stop before this text (repeatable).
     #[arg(long)]
     stop: Vec<String>,
-    /// Prefill only the prompt tokens this strategy keeps (early-layer).
-    #[arg(long, value_parser = |s: &str| Strategy::parse(s).map_err(|e| e.to_string()))]
-    prune: Option<Strategy>,
+    /// Prefill only the prompt tokens this strategy keeps: early-layer, or auto (the
+    /// model's calibration from `joule eval prune --calibrate`, else early-layer at 50 %).
+    #[arg(long, value_parser = parse_prune)]
+    prune: Option<PruneArg>,
     /// What pruning keeps: a ratio (0.25 or 25%) or a number of tokens (512).
     #[arg(long, default_value = "0.25", value_parser = |s: &str| Budget::parse(s).map_err(|e| e.to_string()))]
     keep: Budget,
@@ -175,6 +176,20 @@ struct SamplingArgs {
     /// early-layer: how many of the prompt's last query rows rank the tokens.
     #[arg(long, default_value_t = 8)]
     prune_rows: usize,
+}
+
+/// `--prune`: a strategy, or `auto`.
+#[derive(Debug, Clone, Copy)]
+enum PruneArg {
+    Auto,
+    Strategy(Strategy),
+}
+
+fn parse_prune(s: &str) -> Result<PruneArg, String> {
+    if s == "auto" {
+        return Ok(PruneArg::Auto);
+    }
+    Strategy::parse(s).map(PruneArg::Strategy).map_err(|e| e.to_string())
 }
 
 impl SamplingArgs {
@@ -191,19 +206,26 @@ impl SamplingArgs {
         }
     }
 
-    fn generate(&self) -> GenerateOptions {
-        let prune = self.prune.map(|strategy| {
-            let strategy = match strategy {
-                Strategy::EarlyLayer { .. } => {
-                    Strategy::EarlyLayer { layer: self.prune_layer, rows: self.prune_rows }
-                }
-            };
-            PruneOptions {
-                protect_latest_message: !self.prune_latest,
-                ..PruneOptions::new(strategy, self.keep)
+    fn generate(&self, model: &Path) -> CliResult<GenerateOptions> {
+        let prune = match self.prune {
+            None => None,
+            Some(PruneArg::Auto) => {
+                let (opts, from) = joule_core::prune::Calibration::auto(model)?;
+                eprintln!(
+                    "pruning: auto = {} keeping {} ({from})",
+                    opts.strategy.name(),
+                    opts.budget
+                );
+                Some(opts)
             }
-        });
-        GenerateOptions { max_tokens: Some(self.max_tokens), stop: self.stop.clone(), prune }
+            Some(PruneArg::Strategy(Strategy::EarlyLayer { .. })) => {
+                let strategy =
+                    Strategy::EarlyLayer { layer: self.prune_layer, rows: self.prune_rows };
+                Some(PruneOptions::new(strategy, self.keep))
+            }
+        };
+        let prune = prune.map(|p| PruneOptions { protect_latest_message: !self.prune_latest, ..p });
+        Ok(GenerateOptions { max_tokens: Some(self.max_tokens), stop: self.stop.clone(), prune })
     }
 }
 
@@ -398,7 +420,7 @@ fn run(a: RunArgs) -> CliResult {
     let mut session = engine.session()?;
     let cancel = session.cancel_flag();
     let _ = ctrlc::set_handler(move || cancel.cancel());
-    let opts = a.sampling.generate();
+    let opts = a.sampling.generate(&model_path(a.model.model.as_deref())?)?;
     let mut stream = Stream::default();
     let stop = session.cancel_flag();
     let mut print = |piece: &str| {

@@ -14,7 +14,7 @@ use super::kl::KlStats;
 use super::prune_tasks::{Case, Prompt, Task, case};
 use crate::energy::Method;
 use crate::engine::{Engine, GenerateOptions, TurnReport};
-use crate::prune::{Budget, PruneOptions, Strategy};
+use crate::prune::{Budget, Calibration, Limits, PruneOptions, Strategy};
 
 /// One pruning setting; `strategy: None` is the unpruned baseline.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -334,4 +334,58 @@ pub fn svg(rows: &[PruneRow], title: &str) -> String {
         &panels,
         "median TTFT over the cases; filled red: Pareto front (fast and accurate)",
     )
+}
+
+/// Picks, from rows of `plan` (as [`evaluate_pruning`] returns them), the setting that
+/// keeps the fewest tokens while every figure stays within `limits`, over all tasks
+/// together; None when no setting does.
+pub fn calibrate(
+    plan: &PrunePlan,
+    rows: &[PruneRow],
+    limits: &Limits,
+    model: &std::path::Path,
+) -> Option<Calibration> {
+    let group = plan.settings.len() + 1;
+    let mut best: Option<Calibration> = None;
+    let mut best_kept = f64::INFINITY;
+    for (i, setting) in plan.settings.iter().enumerate() {
+        let (mut cases, mut kl, mut top1, mut right, mut base_right) = (0, 0.0, 0.0, 0.0, 0.0);
+        let (mut kept, mut ttft, mut base_ttft) = (0.0, 0.0, 0.0);
+        for g in rows.chunks(group) {
+            let (base, r) = (&g[0], &g[i + 1]);
+            let n = r.cases as f64;
+            cases += r.cases;
+            kl += r.kl.unwrap_or(f64::INFINITY) * n;
+            top1 += r.top1_agreement.unwrap_or(0.0) * n;
+            right += r.accuracy * n;
+            base_right += base.accuracy * n;
+            kept += r.tokens_kept / r.tokens_in.max(1.0) * n;
+            ttft += r.ttft_s * n;
+            base_ttft += base.ttft_s * n;
+        }
+        let n = cases.max(1) as f64;
+        let accuracy_ratio = if base_right > 0.0 { right / base_right } else { 1.0 };
+        let (kl, top1, kept) = (kl / n, top1 / n, kept / n);
+        let within = kl <= limits.max_kl
+            && top1 >= limits.min_top1_agreement
+            && accuracy_ratio >= limits.min_accuracy_ratio;
+        let Some(strategy) = setting.strategy.filter(|_| within && kept < best_kept) else {
+            continue;
+        };
+        best_kept = kept;
+        best = Some(Calibration {
+            model: model.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+            model_bytes: std::fs::metadata(model).map(|m| m.len()).unwrap_or(0),
+            strategy,
+            budget: setting.budget,
+            limits: *limits,
+            kl,
+            top1_agreement: top1,
+            accuracy_ratio,
+            speedup: base_ttft / ttft.max(1e-9),
+            tasks: plan.tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(","),
+            cases,
+        });
+    }
+    best
 }

@@ -10,6 +10,7 @@
 //! fraction of a prefill (see each strategy's file), and the report says how long it
 //! took.
 
+mod calibration;
 mod early_layer;
 mod protect;
 
@@ -19,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::model::{ForwardState, KvCache, Model};
 use crate::threads::ThreadPool;
 
+pub use calibration::{Calibration, Limits};
 pub use protect::Protected;
 
 /// How many prompt tokens to keep.
