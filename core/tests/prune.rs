@@ -230,3 +230,23 @@ fn hostile_settings_are_clear_errors_and_change_nothing() {
 fn engine_of(arch: &str, n_layers: usize) -> Arc<Engine> {
     engine(&tiny_with_layers(arch, n_layers), Precision::Exact)
 }
+
+#[test]
+fn sentences_are_kept_or_dropped_whole() {
+    // Pieces: three sentences of 3, 4 and 2 tokens, then a tail without a full stop.
+    let pieces = ["A", " b", ".", " C", " d", " e", "!", " F", "?", " g", " h"];
+    let tokens: Vec<u32> = (0..pieces.len() as u32).collect();
+    let units = joule_core::prune::sentence_units(&tokens, |t| pieces[t as usize].into());
+    assert_eq!(units, [0..3, 3..7, 7..9, 9..11]);
+    let mut protected = vec![false; tokens.len()];
+    protected[10] = true;
+    // The second sentence scores best; the third next, and the rest does not fit.
+    let scores = [0.1, 0.1, 0.1, 0.9, 0.8, 0.9, 0.9, 0.5, 0.5, 0.0, 0.0];
+    let keep = joule_core::prune::select_units(&scores, &protected, 7, &units);
+    let kept: Vec<usize> = (0..tokens.len()).filter(|&i| keep[i]).collect();
+    assert_eq!(kept, [3, 4, 5, 6, 7, 8, 10]);
+    // With room for one more token only the last sentence, whose other token is
+    // protected, fits.
+    let keep = joule_core::prune::select_units(&scores, &protected, 2, &units);
+    assert_eq!((0..tokens.len()).filter(|&i| keep[i]).collect::<Vec<_>>(), [9, 10]);
+}

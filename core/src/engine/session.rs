@@ -354,8 +354,9 @@ impl Session {
         }
         let (model, pool) = (engine.model(), engine.pool());
         let before = self.kv.tokens().to_vec();
-        let keep =
-            prune::choose(model, pool, &mut self.state, &mut self.kv, new, &protected, opts)?;
+        let units = prune::sentence_units(new, |t| tokenizer.token_to_piece(t, true));
+        let kv = &mut self.kv;
+        let keep = prune::choose(model, pool, &mut self.state, kv, new, &protected, &units, opts)?;
         let mut run = before[self.kv.len()..].to_vec();
         run.extend(new.iter().zip(&keep).filter(|(_, k)| **k).map(|(t, _)| *t));
         self.map.push(new, &keep);

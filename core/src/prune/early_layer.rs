@@ -1,10 +1,13 @@
 //! Early-layer selection (after GemFilter, Shi et al. 2024): a model's early layers
 //! already attend to the tokens a question needs. Run the first `k` layers over the
-//! prompt, read the attention the last query rows pay each token at layer `k` (summed
-//! over heads and rows), and rank tokens by it.
+//! prompt, read the attention the last query rows pay each token at layer `k`, and rank
+//! tokens by it. GemFilter sums over heads; the highest over heads and rows ranks
+//! better here: a retrieval head's sharp peak on a fact is not drowned by heads that
+//! spread their attention over the filler (passkey at 2k tokens on SmolLM2 keeping
+//! 10 %: 0 of 6 found with the sum, 5 of 6 with the maximum).
 //!
-//! Cost: about `k / n_layers` of a prefill (no output head), plus the attention rows
-//! of one layer.
+//! Cost: about `k / n_layers` of a prefill (no output head, and layer `k` stops after
+//! its keys), plus the attention rows of one layer.
 
 use crate::error::{Error, Result};
 use crate::model::{ForwardState, KvCache, Logits, Model, Probe, forward};
@@ -35,8 +38,8 @@ pub(super) fn filter_layer(model: &Model, layer: Option<usize>) -> Result<usize>
     Ok(k)
 }
 
-/// One score per token of `tokens` (appended after the cache's slots): the attention
-/// the last `rows` prompt rows pay it at layer `layer`. The cache is truncated back
+/// One score per token of `tokens` (appended after the cache's slots): the highest
+/// attention any head of the last `rows` prompt rows pays it at layer `layer`. The cache is truncated back
 /// (a sliding-window cache may come back shorter: read `kv.len()`).
 pub(super) fn scores(
     model: &Model,
@@ -82,33 +85,8 @@ fn probe_pass(
     for r in 0..captured {
         for h in 0..n_head {
             let row = &state.captured_attention(layer - 1, r, h, n_head)[start..];
-            scores.iter_mut().zip(row).for_each(|(s, p)| *s += p);
+            scores.iter_mut().zip(row).for_each(|(s, p)| *s = s.max(*p));
         }
     }
-    Ok(max_pool(&scores, POOL_RADIUS))
-}
-
-/// Neighbours of a token share its score (as SnapKV pools, with a kernel of 7): attention
-/// picks out single tokens of a fact, and a number or name cut in pieces is no fact.
-const POOL_RADIUS: usize = 3;
-
-/// Each score raised to the highest within `radius` tokens of it.
-fn max_pool(scores: &[f32], radius: usize) -> Vec<f32> {
-    (0..scores.len())
-        .map(|i| {
-            let window = &scores[i.saturating_sub(radius)..(i + radius + 1).min(scores.len())];
-            window.iter().copied().fold(f32::NEG_INFINITY, f32::max)
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::max_pool;
-
-    #[test]
-    fn pooling_lifts_the_neighbours_of_a_peak() {
-        let pooled = max_pool(&[0.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0], 3);
-        assert_eq!(pooled, [0.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 1.0, 1.0]);
-    }
+    Ok(scores)
 }

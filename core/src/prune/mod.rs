@@ -14,6 +14,8 @@ mod calibration;
 mod early_layer;
 mod protect;
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -135,7 +137,9 @@ pub struct PruneReport {
 }
 
 /// Which of `tokens` (the prompt's new part, to be appended after the `kv` cache's
-/// slots) to keep under `opts`. The cache is left as it was found.
+/// slots) to keep under `opts`, whole `units` at a time (token by token without them).
+/// The cache is left as it was found.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn choose(
     model: &Model,
     pool: &ThreadPool,
@@ -143,6 +147,7 @@ pub(crate) fn choose(
     kv: &mut KvCache,
     tokens: &[u32],
     protected: &Protected,
+    units: &[Range<usize>],
     opts: &PruneOptions,
 ) -> Result<Vec<bool>> {
     let budget = opts.budget.tokens_of(tokens.len())?;
@@ -156,7 +161,77 @@ pub(crate) fn choose(
             early_layer::scores(model, pool, state, kv, tokens, layer, rows)?
         }
     };
-    Ok(select(&scores, &protected, budget))
+    // Protected tokens (the attention sinks among them) are kept anyway: their scores
+    // must not spill onto neighbours.
+    let scores: Vec<f32> =
+        scores.iter().zip(&protected).map(|(&s, &p)| if p { 0.0 } else { s }).collect();
+    if units.is_empty() {
+        return Ok(select(&max_pool(&scores, POOL_RADIUS), &protected, budget));
+    }
+    Ok(select_units(&scores, &protected, budget, units))
+}
+
+/// Neighbours of a token share its score (as SnapKV pools, with a kernel of 7): attention
+/// picks out single tokens of a fact, and a number or name cut in pieces is no fact.
+const POOL_RADIUS: usize = 3;
+
+/// Each score raised to the highest within `radius` tokens of it.
+fn max_pool(scores: &[f32], radius: usize) -> Vec<f32> {
+    (0..scores.len())
+        .map(|i| {
+            let window = &scores[i.saturating_sub(radius)..(i + radius + 1).min(scores.len())];
+            window.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+        })
+        .collect()
+}
+
+/// Sentences of `tokens` (`piece` gives a token's text): a unit ends after a token whose
+/// text ends a sentence or a line, or after `MAX_UNIT` tokens.
+pub fn sentence_units(tokens: &[u32], piece: impl Fn(u32) -> Vec<u8>) -> Vec<Range<usize>> {
+    const MAX_UNIT: usize = 48;
+    let mut units = Vec::new();
+    let mut start = 0;
+    for (i, &t) in tokens.iter().enumerate() {
+        let p = piece(t);
+        let ends = p.iter().rev().find(|b| !b.is_ascii_whitespace() || **b == b'\n');
+        let boundary = matches!(ends, Some(b'.' | b'!' | b'?' | b'\n')) || p.contains(&b'\n');
+        if boundary || i + 1 - start >= MAX_UNIT {
+            units.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    if start < tokens.len() {
+        units.push(start..tokens.len());
+    }
+    units
+}
+
+/// Like [`select`], but whole units (sentences) at a time, ranked by their tokens' mean
+/// score: a fact is a sentence, and half a sentence reads as noise. A unit that no
+/// longer fits is passed over for a shorter one.
+pub fn select_units(
+    scores: &[f32],
+    protected: &[bool],
+    budget: usize,
+    units: &[Range<usize>],
+) -> Vec<bool> {
+    let mut keep = protected.to_vec();
+    let mut room = budget.saturating_sub(keep.iter().filter(|k| **k).count());
+    let mean = |r: &Range<usize>| {
+        let free: Vec<usize> = r.clone().filter(|&i| !protected[i]).collect();
+        free.iter().map(|&i| scores[i]).sum::<f32>() / free.len().max(1) as f32
+    };
+    let mut order: Vec<(f32, &Range<usize>)> = units.iter().map(|u| (mean(u), u)).collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.start.cmp(&a.1.start)));
+    for (_, unit) in order {
+        let cost = unit.clone().filter(|&i| !keep[i]).count();
+        if cost == 0 || cost > room {
+            continue;
+        }
+        unit.clone().for_each(|i| keep[i] = true);
+        room -= cost;
+    }
+    keep
 }
 
 /// Keeps every protected token, then the best-scored others until `budget` tokens are
@@ -182,4 +257,15 @@ pub(crate) fn default_filter_layer(model: &Model) -> usize {
     let c = &model.config;
     let wanted = (c.n_layers / 4).max(1);
     (wanted..=c.n_layers).find(|&k| !c.is_local_layer(k - 1)).unwrap_or(c.n_layers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_pool;
+
+    #[test]
+    fn pooling_lifts_the_neighbours_of_a_peak() {
+        let pooled = max_pool(&[0.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0], 3);
+        assert_eq!(pooled, [0.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 1.0, 1.0]);
+    }
 }
