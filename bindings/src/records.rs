@@ -95,6 +95,7 @@ impl TryFrom<&SendOptions> for GenerateOptions {
             max_tokens: o.max_tokens.map(|n| n as usize),
             stop: o.stop.clone(),
             prune,
+            evict: None,
         })
     }
 }

@@ -3,7 +3,9 @@
 mod bench;
 mod chat;
 mod eval;
+mod eval_endless;
 mod eval_prune;
+mod evict_args;
 mod fetch;
 mod inspect;
 mod output;
@@ -175,6 +177,8 @@ struct SamplingArgs {
     /// early-layer: how many of the prompt's last query rows rank the tokens.
     #[arg(long, default_value_t = 8)]
     prune_rows: usize,
+    #[command(flatten)]
+    evict: evict_args::EvictArgs,
 }
 
 impl SamplingArgs {
@@ -203,7 +207,12 @@ impl SamplingArgs {
                 ..PruneOptions::new(strategy, self.keep)
             }
         });
-        GenerateOptions { max_tokens: Some(self.max_tokens), stop: self.stop.clone(), prune }
+        GenerateOptions {
+            max_tokens: Some(self.max_tokens),
+            stop: self.stop.clone(),
+            prune,
+            evict: self.evict.options(),
+        }
     }
 }
 
