@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use joule_core::energy::{EnergyReading, Method};
 use joule_core::engine::{GenerateOptions, StopReason, TurnEnergy, TurnReport};
-use joule_core::{Budget, PruneOptions, PruneReport, SamplingParams, Strategy};
+use joule_core::{Budget, EvictOptions, PruneOptions, PruneReport, SamplingParams, Strategy};
 
 use crate::listener::CallbackStats;
 use crate::probe::Thermal;
@@ -62,6 +62,10 @@ pub struct SendOptions {
     /// Input pruning of the prompt's new part (None: the whole prompt is prefilled).
     #[uniffi(default = None)]
     pub prune: Option<PruneSettings>,
+    /// Keep going when the context fills: drop the oldest turns (never the system
+    /// prompt) and evict the oldest cache slots, instead of stopping.
+    #[uniffi(default = false)]
+    pub evict: bool,
 }
 
 /// Input pruning settings, parsed by the core (a bad value is an `InvalidArgument`).
@@ -95,6 +99,7 @@ impl TryFrom<&SendOptions> for GenerateOptions {
             max_tokens: o.max_tokens.map(|n| n as usize),
             stop: o.stop.clone(),
             prune,
+            evict: o.evict.then(EvictOptions::default),
         })
     }
 }
@@ -308,6 +313,9 @@ pub struct GenerationReport {
     pub energy: Option<TurnEnergyReport>,
     /// Input pruning, when the turn asked for it.
     pub pruning: Option<PruningReport>,
+    /// Cache slots evicted and old messages dropped to keep the chat going.
+    pub evicted_tokens: u64,
+    pub dropped_messages: u64,
     /// Calls made to the listener and the milliseconds spent inside them: wall-clock, and
     /// CPU time of the thread (without time spent waiting for a core).
     pub listener_calls: u64,
@@ -342,6 +350,8 @@ impl GenerationReport {
             kv_bytes: r.kv_bytes as u64,
             energy: r.energy.as_ref().map(TurnEnergyReport::from),
             pruning: r.pruning.as_ref().map(PruningReport::from),
+            evicted_tokens: r.evicted_tokens as u64,
+            dropped_messages: r.dropped_messages as u64,
             listener_calls: stats.calls,
             listener_ms: stats.seconds * 1000.0,
             listener_cpu_ms: stats.cpu_seconds * 1000.0,

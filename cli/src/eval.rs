@@ -32,6 +32,9 @@ enum EvalCommand {
     /// Passkey, planted facts and chat recall, unpruned and pruned: accuracy, TTFT,
     /// prefill energy, KL and top-1 agreement.
     Prune(crate::eval_prune::PruneEvalArgs),
+    /// A chat far longer than the context with eviction on: errors, evicted tokens, peak
+    /// RSS at the first fill and at the end, recall of a fact from the system prompt.
+    Endless(crate::eval_endless::EndlessArgs),
     /// One configuration of `pareto` as a JSON line (run by `pareto` in a child process).
     #[command(hide = true)]
     ParetoRow(ParetoRowArgs),
@@ -138,6 +141,7 @@ pub fn eval(a: EvalArgs) -> crate::CliResult {
         EvalCommand::Ppl(a) => ppl(a),
         EvalCommand::Pareto(a) => pareto_cmd(a),
         EvalCommand::Prune(a) => crate::eval_prune::prune_eval(a),
+        EvalCommand::Endless(a) => crate::eval_endless::endless_eval(a),
         EvalCommand::ParetoRow(a) => pareto_row(a),
     }
 }

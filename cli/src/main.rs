@@ -3,7 +3,9 @@
 mod bench;
 mod chat;
 mod eval;
+mod eval_endless;
 mod eval_prune;
+mod evict_args;
 mod fetch;
 mod inspect;
 mod output;
@@ -176,6 +178,8 @@ struct SamplingArgs {
     /// early-layer: how many of the prompt's last query rows rank the tokens.
     #[arg(long, default_value_t = 8)]
     prune_rows: usize,
+    #[command(flatten)]
+    evict: evict_args::EvictArgs,
 }
 
 /// `--prune`: a strategy, or `auto`.
@@ -225,7 +229,12 @@ impl SamplingArgs {
             }
         };
         let prune = prune.map(|p| PruneOptions { protect_latest_message: !self.prune_latest, ..p });
-        Ok(GenerateOptions { max_tokens: Some(self.max_tokens), stop: self.stop.clone(), prune })
+        Ok(GenerateOptions {
+            max_tokens: Some(self.max_tokens),
+            stop: self.stop.clone(),
+            prune,
+            evict: self.evict.options(),
+        })
     }
 }
 

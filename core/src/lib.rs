@@ -49,8 +49,8 @@ internal_modules!(chat, gguf, kernels, model, quant, requantize, sampling, threa
 
 pub use chat::{ChatMessage, TemplateError};
 pub use engine::{
-    CancelFlag, Engine, EngineOptions, GenerateOptions, KvType, ModelInfo, Precision, Session,
-    StepScore, StopReason, TurnEnergy, TurnReport,
+    CancelFlag, Engine, EngineOptions, EvictOptions, GenerateOptions, KvType, ModelInfo, Precision,
+    Session, StepScore, StopReason, TurnEnergy, TurnReport,
 };
 pub use error::{Error, Result};
 pub use gguf::GgufError;

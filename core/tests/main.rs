@@ -12,6 +12,7 @@ mod chat_limits;
 mod chat_reference;
 mod chat_template_api;
 mod chat_templates;
+mod endless_chat;
 mod energy_battery;
 mod energy_estimate;
 mod energy_rapl;

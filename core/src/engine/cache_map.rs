@@ -17,6 +17,11 @@ impl CacheMap {
         Self { tokens: tokens.to_vec(), cached: vec![true; tokens.len()], slots: tokens.len() }
     }
 
+    /// Whether every token the map stands for has a slot (no pruned prompt).
+    pub(super) fn is_complete(&self) -> bool {
+        self.slots == self.tokens.len()
+    }
+
     /// Cache slots the map accounts for.
     pub(super) fn slots(&self) -> usize {
         self.slots

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod bench_profile;
 mod cache_map;
 pub mod energy_bench;
+mod evict;
 pub mod files;
 mod history;
 mod model_dir;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use energy_bench::{EnergyBenchConfig, EnergyBenchResult, run_energy_bench};
+pub use evict::EvictOptions;
 pub use history::{HISTORY_VERSION, History};
 pub use model_dir::{DEFAULT_MODEL_FILE, MODEL_DIR_ENV, model_dir, model_file};
 pub use options::{

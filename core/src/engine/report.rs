@@ -60,6 +60,13 @@ pub struct TurnReport {
     pub energy: Option<TurnEnergy>,
     /// What input pruning kept, when it was on.
     pub pruning: Option<PruneReport>,
+    /// Tokens that left what the model sees this turn (eviction on): the dropped
+    /// messages' tokens and the cache slots evicted while decoding.
+    #[serde(default)]
+    pub evicted_tokens: usize,
+    /// Oldest messages dropped from the conversation so the prompt fits.
+    #[serde(default)]
+    pub dropped_messages: usize,
 }
 
 /// Energy of one turn, split at the first generated token: `prefill` covers the prompt
@@ -134,14 +141,20 @@ impl TurnReport {
             ),
             None => String::new(),
         };
+        let evicted = match (self.evicted_tokens, self.dropped_messages) {
+            (0, 0) => String::new(),
+            (n, 0) => format!(" | evicted {n} tok"),
+            (n, m) => format!(" | evicted {n} tok ({m} messages dropped)"),
+        };
         format!(
-            "[prompt {} tok ({} reused) {:.1} tok/s{} | gen {} tok {:.1} tok/s | ttft {:.0} ms{} | peak RSS {} | {} {} x{} | stop: {}]",
+            "[prompt {} tok ({} reused) {:.1} tok/s{} | gen {} tok {:.1} tok/s{} | ttft {:.0} ms{} | peak RSS {} | {} {} x{} | stop: {}]",
             self.prompt_tokens,
             self.reused_tokens,
             self.prefill_tokens_per_s,
             pruned,
             self.generated_tokens,
             self.decode_tokens_per_s,
+            evicted,
             self.time_to_first_token_ms,
             energy,
             rss,

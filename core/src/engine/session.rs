@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Engine;
 use super::cache_map::CacheMap;
+use super::evict::{EvictOptions, Fit, answer_room, common_prefix};
 use super::report::{StopReason, TurnReport, peak_rss_bytes, rate};
 use super::stop::StopStrings;
 use super::turn::{TurnWindows, prefill};
@@ -30,6 +31,10 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// Prefill only the prompt tokens a pruning strategy keeps (None: every token).
     pub prune: Option<PruneOptions>,
+    /// Keep going past the context: drop the oldest turns before prefill and evict the
+    /// oldest cache slots when decoding fills it (None: `Error::ContextOverflow` and
+    /// `StopReason::ContextFull`). Chat turns drop turns; every call evicts while decoding.
+    pub evict: Option<EvictOptions>,
 }
 
 /// Cancels a session's generation from any thread. Checked between tokens (and between
@@ -56,13 +61,15 @@ pub struct Session {
     pub(super) engine: Arc<Engine>,
     pub(super) kv: KvCache,
     /// The token sequence the cache's slots stand for (longer than them after pruning).
-    map: CacheMap,
+    pub(super) map: CacheMap,
     state: ForwardState,
     pub(super) sampler: Sampler,
     pub(super) messages: Vec<ChatMessage>,
     cancel: CancelFlag,
     /// The logits being sampled (a copy the sampler may modify), sized once.
     logits: Vec<f32>,
+    /// Decode-time evictions so far (each remakes `map`).
+    pub(super) evictions: u64,
 }
 
 /// What the decode step produced.
@@ -71,6 +78,8 @@ struct Decoded {
     tokens: Vec<u32>,
     stop_reason: StopReason,
     first_token_at: Option<Instant>,
+    /// Cache slots evicted to keep decoding.
+    evicted: usize,
 }
 
 /// What one turn produced.
@@ -98,7 +107,7 @@ impl Session {
         let logits = vec![0.0; engine.model().config.n_vocab];
         let map = CacheMap::of_cache(kv.tokens());
         let cancel = CancelFlag::default();
-        Ok(Self { engine, kv, map, state, sampler, messages, cancel, logits })
+        Ok(Self { engine, kv, map, state, sampler, messages, cancel, logits, evictions: 0 })
     }
 
     /// A handle that cancels this session's current or next generation.
@@ -176,15 +185,26 @@ impl Session {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<TurnReport> {
         let start = Instant::now();
+        if let Some(e) = &opts.evict {
+            e.validate()?;
+        }
         let mut conversation = self.messages.clone();
         conversation.push(message);
         let prompt = self.engine.template().render(&conversation, true)?;
-        let tokens = self.prompt_tokens(&prompt)?;
+        let mut tokens = self.prompt_tokens(&prompt)?;
+        let fit = match &opts.evict {
+            Some(_) => {
+                let max_tokens = opts.max_tokens.unwrap_or(self.engine.options().max_tokens);
+                let room = answer_room(max_tokens, self.kv.capacity());
+                self.fit_conversation(&mut conversation, &mut tokens, room)?
+            }
+            None => Fit::default(),
+        };
         let spans = match &opts.prune {
             Some(p) => self.message_spans(&conversation, &tokens, p)?,
             None => Vec::new(),
         };
-        let out = self.run_turn(start, &tokens, &spans, opts, on_text)?;
+        let out = self.run_turn(start, &tokens, &spans, &fit, opts, on_text)?;
         if out.report.generated_tokens > 0 || out.report.stop_reason != StopReason::Cancelled {
             conversation.push(ChatMessage::assistant(&out.text));
             self.messages = conversation;
@@ -202,7 +222,7 @@ impl Session {
     ) -> Result<TurnReport> {
         let start = Instant::now();
         let tokens = self.prompt_tokens(prompt)?;
-        Ok(self.run_turn(start, &tokens, &[], opts, on_text)?.report)
+        Ok(self.run_turn(start, &tokens, &[], &Fit::default(), opts, on_text)?.report)
     }
 
     /// Continues a prompt given as token ids (no template, no BOS added) and returns the
@@ -216,13 +236,13 @@ impl Session {
         if tokens.is_empty() {
             return Err(Error::InvalidArgument("the prompt is empty".into()));
         }
-        let out = self.run_turn(Instant::now(), tokens, &[], opts, on_text)?;
+        let out = self.run_turn(Instant::now(), tokens, &[], &Fit::default(), opts, on_text)?;
         Ok((out.report, out.tokens))
     }
 
     /// Tokens of a rendered prompt: special tokens parsed, BOS added when the model
     /// wants it and the template did not write it.
-    fn prompt_tokens(&self, prompt: &str) -> Result<Vec<u32>> {
+    pub(super) fn prompt_tokens(&self, prompt: &str) -> Result<Vec<u32>> {
         let tok = self.engine.tokenizer();
         let mut tokens = tok.encode(prompt, true)?;
         if let Some(bos) = tok.bos_id().filter(|_| tok.add_bos())
@@ -237,15 +257,20 @@ impl Session {
     }
 
     /// One turn: fit the prompt in the cache, prune and prefill what is new, decode,
-    /// report. `spans` are protected from pruning (token ranges of `tokens`).
+    /// report. `spans` are protected from pruning (token ranges of `tokens`); `fit` says
+    /// what making the prompt fit dropped and which leading tokens eviction keeps.
     fn run_turn(
         &mut self,
         start: Instant,
         tokens: &[u32],
         spans: &[std::ops::Range<usize>],
+        fit: &Fit,
         opts: &GenerateOptions,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<TurnOutput> {
+        if let Some(e) = &opts.evict {
+            e.validate()?;
+        }
         let engine = Arc::clone(&self.engine);
         let reused = self.reuse_prefix(tokens)?;
         let new = &tokens[reused..];
@@ -263,8 +288,11 @@ impl Session {
         let prefill_ms = ms_since(prefill_start);
 
         let decode_from = self.kv.len();
-        let decoded = self.decode(&engine, opts, &mut windows, on_text);
-        self.map.push_cached(&self.kv.tokens()[decode_from..]);
+        let evictions = self.evictions;
+        let decoded = self.decode(&engine, opts, fit.pinned, &mut windows, on_text);
+        // An eviction remade the map of the cache as it was then.
+        let mapped = if self.evictions == evictions { decode_from } else { self.map.slots() };
+        self.map.push_cached(&self.kv.tokens()[mapped.min(self.kv.len())..]);
         let decoded = decoded?;
         self.cancel.clear();
         let energy = windows.finish(run.len(), decoded.tokens.len())?;
@@ -290,6 +318,8 @@ impl Session {
                 total_ms: ms_since(start),
                 energy,
                 pruning,
+                evicted_tokens: fit.dropped_tokens + decoded.evicted,
+                dropped_messages: fit.dropped_messages,
                 ..self.base_report()
             },
         })
@@ -398,10 +428,12 @@ impl Session {
 
     /// Samples from the prefill's logits, then one forward pass per token, streaming
     /// text (held back while it may be the start of a stop string) until a stop reason.
+    /// With eviction on, a full cache evicts its oldest slots after the first `pinned`.
     fn decode(
         &mut self,
         engine: &Engine,
         opts: &GenerateOptions,
+        pinned: usize,
         windows: &mut TurnWindows<'_>,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Decoded> {
@@ -415,6 +447,7 @@ impl Session {
             tokens: Vec::new(),
             stop_reason: StopReason::MaxTokens,
             first_token_at: None,
+            evicted: 0,
         };
         let mut emit = |piece: &str, text: &mut String| {
             if !piece.is_empty() {
@@ -448,7 +481,14 @@ impl Session {
                 break StopReason::MaxTokens;
             }
             if self.kv.free() == 0 {
-                break StopReason::ContextFull;
+                let evicted = match &opts.evict {
+                    Some(e) => self.evict_oldest(e, pinned)?,
+                    None => 0,
+                };
+                if evicted == 0 {
+                    break StopReason::ContextFull;
+                }
+                out.evicted += evicted;
             }
             forward(model, pool, &mut self.state, &mut self.kv, &[token], Logits::Last)?;
         };
@@ -506,12 +546,10 @@ impl Session {
             kv_bytes: self.kv.bytes_reserved(),
             energy: None,
             pruning: None,
+            evicted_tokens: 0,
+            dropped_messages: 0,
         }
     }
-}
-
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 fn ms_since(t: Instant) -> f64 {

@@ -1,7 +1,9 @@
 //! Evaluation of a model's quality and cost: perplexity over a text in llama-perplexity's
 //! windows, KL divergence against a reference model streamed window by window, and the
-//! Pareto report of speed, energy and fidelity across model variants.
+//! Pareto report of speed, energy and fidelity across model variants, pruning's accuracy,
+//! and an endless chat with eviction on.
 
+pub mod endless;
 pub mod kl;
 pub mod pareto;
 pub mod ppl;
@@ -11,6 +13,7 @@ pub mod svg;
 
 use std::path::PathBuf;
 
+pub use endless::{EndlessPlan, EndlessReport, run_endless};
 pub use kl::{KlReport, KlStats};
 pub use pareto::{Config, ParetoRow, pareto_front};
 pub use ppl::{PplOptions, PplReport, PplStats, evaluate, read_text, text_tokens};
