@@ -77,8 +77,8 @@ impl Calibration {
     }
 
     /// The setting `auto` uses without a calibration: early-layer selection keeping
-    /// half of the prompt (on every task of BENCHMARKS.md §11 it kept the unpruned
-    /// accuracy on both models).
+    /// half of the prompt, well above the 10-20 % that BENCHMARKS.md §11 measures (a
+    /// conservative choice for a model nobody has calibrated).
     pub fn fallback() -> PruneOptions {
         PruneOptions::new(Strategy::EarlyLayer { layer: None, rows: 8 }, Budget::Ratio(0.5))
     }
