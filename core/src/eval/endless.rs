@@ -89,6 +89,7 @@ pub struct EndlessReport {
     /// The same question over the same remaining conversation in a fresh session (no
     /// evicted slots): tells the eviction's harm from the model's own limits.
     pub recall_fresh: bool,
+    pub answer_fresh: String,
     pub seconds: f64,
 }
 
@@ -124,6 +125,7 @@ pub fn run_endless(
         recall: false,
         answer: String::new(),
         recall_fresh: false,
+        answer_fresh: String::new(),
         seconds: 0.0,
     };
     let mut filled = false;
@@ -174,6 +176,7 @@ pub fn run_endless(
     let mut text = String::new();
     if fresh.send(&plan.question, &opts, &mut |t| text.push_str(t)).is_ok() {
         report.recall_fresh = text.to_lowercase().contains(&plan.fact.to_lowercase());
+        report.answer_fresh = text;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
