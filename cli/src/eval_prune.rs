@@ -29,7 +29,7 @@ pub struct PruneEvalArgs {
     /// Cases per task, length and depth.
     #[arg(long, default_value_t = 2)]
     seeds: u64,
-    /// Pruning strategies (each is run at every budget of --keep).
+    /// Pruning strategies: early-layer, self-info (each is run at every budget of --keep).
     #[arg(long, value_delimiter = ',', default_value = "early-layer")]
     prune: Vec<String>,
     /// Budgets: ratios (0.1, 10%) or token counts (default 0.1,0.2; with --calibrate
@@ -49,7 +49,8 @@ pub struct PruneEvalArgs {
     /// --calibrate: the smallest accuracy as a share of the unpruned run's (0..1).
     #[arg(long, default_value_t = Limits::default().min_accuracy_ratio)]
     min_accuracy: f64,
-    /// early-layer: the filter layer (default: the model's).
+    /// early-layer: the filter layer (default: the model's); self-info: the exit layer
+    /// (default: all but the last two layers).
     #[arg(long)]
     prune_layer: Option<usize>,
     /// Generated tokens per answer.
@@ -89,11 +90,7 @@ impl PruneEvalArgs {
         }
         let mut settings = Vec::new();
         for s in &self.prune {
-            let strategy = match Strategy::parse(s)? {
-                Strategy::EarlyLayer { rows, .. } => {
-                    Strategy::EarlyLayer { layer: self.prune_layer, rows }
-                }
-            };
+            let strategy = Strategy::parse(s)?.with_layer(self.prune_layer);
             let default = if self.calibrate { "0.1,0.2,0.3,0.5" } else { "0.1,0.2" };
             let keep = match &self.keep {
                 Some(k) => k.clone(),

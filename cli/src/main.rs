@@ -161,8 +161,9 @@ struct SamplingArgs {
     /// Stop before this text (repeatable).
     #[arg(long)]
     stop: Vec<String>,
-    /// Prefill only the prompt tokens this strategy keeps: early-layer, or auto (the
-    /// model's calibration from `joule eval prune --calibrate`, else early-layer at 50 %).
+    /// Prefill only the prompt tokens this strategy keeps: early-layer (attention at an
+    /// early layer), self-info (early-exit surprisal), or auto (the model's calibration
+    /// from `joule eval prune --calibrate`, else early-layer at 50 %).
     #[arg(long, value_parser = parse_prune)]
     prune: Option<PruneArg>,
     /// What pruning keeps: a ratio (0.25 or 25%) or a number of tokens (512).
@@ -172,7 +173,8 @@ struct SamplingArgs {
     #[arg(long)]
     prune_latest: bool,
     /// early-layer: the layer (1-based, a global-attention one) whose attention ranks
-    /// the tokens (default: the model's, see ARCHITECTURE.md).
+    /// the tokens (default: the model's, see ARCHITECTURE.md); self-info: the layer
+    /// after which surprisal is read (default: all but the last two).
     #[arg(long)]
     prune_layer: Option<usize>,
     /// early-layer: how many of the prompt's last query rows rank the tokens.
@@ -222,9 +224,8 @@ impl SamplingArgs {
                 );
                 Some(opts)
             }
-            Some(PruneArg::Strategy(Strategy::EarlyLayer { .. })) => {
-                let strategy =
-                    Strategy::EarlyLayer { layer: self.prune_layer, rows: self.prune_rows };
+            Some(PruneArg::Strategy(s)) => {
+                let strategy = s.with_layer(self.prune_layer).with_rows(self.prune_rows);
                 Some(PruneOptions::new(strategy, self.keep))
             }
         };

@@ -299,7 +299,7 @@ fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
         probs.push(naive.last_probs.clone());
     }
     let mut state = ForwardState::new(&model, 8);
-    state.set_probe(Probe { layers: None, attention_rows: 2, capture_from: 0 });
+    state.set_probe(Probe { layers: None, attention_rows: 2, capture_from: 0, ..Probe::default() });
     let mut kv = KvCache::new(&model.config, 16).unwrap();
     forward(&model, &pool, &mut state, &mut kv, &TOKENS[..6], Logits::Last).unwrap();
     for (r, step_probs) in probs[4..6].iter().enumerate() {
@@ -321,7 +321,12 @@ fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
     }
     // A one-layer prefix: no logits, and the first layer's attention is the same.
     let mut kv = KvCache::new(&model.config, 16).unwrap();
-    state.set_probe(Probe { layers: Some(1), attention_rows: 1, capture_from: 0 });
+    state.set_probe(Probe {
+        layers: Some(1),
+        attention_rows: 1,
+        capture_from: 0,
+        ..Probe::default()
+    });
     forward(&model, &pool, &mut state, &mut kv, &TOKENS[..6], Logits::Last).unwrap();
     assert_eq!(state.logit_rows(), 0);
     assert_close(
@@ -330,6 +335,40 @@ fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
         1e-5,
         "prefix layer 0",
     );
+}
+
+/// Early exit after every layer reads the same residual stream as a full pass: the
+/// surprisal of each next token equals -log_softmax of the full pass's logits; the
+/// batch's last row has no next token, and more rows than the batch are an error.
+#[test]
+fn early_exit_surprisal_after_every_layer_is_the_full_pass_log_prob() {
+    let spec = SyntheticSpec::tiny();
+    let (model, _) = build(&spec);
+    let pool = ThreadPool::new(2).unwrap();
+    let mut state = ForwardState::new(&model, 16);
+    let mut kv = KvCache::new(&model.config, 32).unwrap();
+    forward(&model, &pool, &mut state, &mut kv, &TOKENS, Logits::All).unwrap();
+    let want: Vec<f64> = (0..TOKENS.len() - 1)
+        .map(|i| {
+            -joule_core::sampling::log_softmax(state.logits_row(i))[TOKENS[i + 1] as usize] as f64
+        })
+        .collect();
+
+    let mut kv = KvCache::new(&model.config, 32).unwrap();
+    let exit = Probe { layers: Some(spec.n_layers), early_exit: true, ..Probe::default() };
+    state.set_probe(exit);
+    forward(&model, &pool, &mut state, &mut kv, &TOKENS, Logits::None).unwrap();
+    let got = state.early_exit_surprisal(&model, &pool, &TOKENS[1..]).unwrap();
+    assert_close(&got, &want, 1e-4, "surprisal after the last layer");
+    assert!(state.early_exit_surprisal(&model, &pool, &[1; TOKENS.len() + 1]).is_err());
+
+    // A prefix of the layers gives other, finite values.
+    let mut kv = KvCache::new(&model.config, 32).unwrap();
+    state.set_probe(Probe { layers: Some(1), early_exit: true, ..Probe::default() });
+    forward(&model, &pool, &mut state, &mut kv, &TOKENS, Logits::None).unwrap();
+    let early = state.early_exit_surprisal(&model, &pool, &TOKENS[1..]).unwrap();
+    assert!(early.iter().all(|s| s.is_finite() && *s >= -1e-4), "{early:?}");
+    assert_ne!(early, got);
 }
 
 /// Decoding shares the work among threads by query head (a short cache the threads cannot

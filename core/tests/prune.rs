@@ -31,6 +31,15 @@ fn early_layer(layer: Option<usize>, budget: Budget) -> PruneOptions {
     PruneOptions::new(Strategy::EarlyLayer { layer, rows: 8 }, budget)
 }
 
+fn self_info(layer: Option<usize>, budget: Budget) -> PruneOptions {
+    PruneOptions::new(Strategy::SelfInfo { layer }, budget)
+}
+
+/// Both scoring strategies at `budget` (default layers).
+fn strategies(budget: Budget) -> [PruneOptions; 2] {
+    [early_layer(None, budget), self_info(None, budget)]
+}
+
 fn opts(max_tokens: usize, prune: Option<PruneOptions>) -> GenerateOptions {
     GenerateOptions { max_tokens: Some(max_tokens), prune, ..Default::default() }
 }
@@ -86,6 +95,12 @@ fn selection_keeps_every_protected_token_and_the_best_others_in_order() {
 
 #[test]
 fn protected_spans_survive_the_smallest_budget_in_a_chat() {
+    for prune in strategies(Budget::Tokens(1)) {
+        protected_spans_survive(prune);
+    }
+}
+
+fn protected_spans_survive(prune: PruneOptions) {
     let engine = engine(&tiny_with_layers("llama", 4), Precision::Exact);
     let mut s = engine.session().unwrap();
     let system = "you are a tidy assistant";
@@ -93,7 +108,6 @@ fn protected_spans_survive_the_smallest_budget_in_a_chat() {
     send(&mut s, &format!("{FILLER} {FILLER}"), &opts(4, None));
     let before = s.context_used();
     let latest = "and then said the hare to the tortoise near the sea";
-    let prune = early_layer(None, Budget::Tokens(1));
     let mut s2 = engine.session().unwrap();
     s2.add_system(system);
     for m in &s.messages()[1..] {
@@ -143,50 +157,62 @@ fn a_full_budget_is_no_pruning_bit_for_bit() {
 
 #[test]
 fn a_pruned_turn_is_reused_and_continues_as_a_run_over_the_kept_tokens() {
-    for (arch, precision) in [("llama", Precision::Exact), ("gemma3", Precision::Exact)] {
-        let engine = engine(&tiny_with_layers(arch, 6), precision);
-        let tokenizer = engine.tokenizer();
-        let p1 = tokenizer.encode(&format!("{FILLER} {FILLER} {FILLER}"), false).unwrap();
-        let mut a = engine.session().unwrap();
-        let pruned = opts(6, Some(early_layer(None, Budget::Ratio(0.3))));
-        let (r1, out1) = a.complete_tokens(&p1, &pruned, &mut |_| {}).unwrap();
-        let p = r1.pruning.expect("report");
-        assert!(p.tokens_kept < p1.len() / 2, "{arch}: kept {} of {}", p.tokens_kept, p1.len());
-        let mut seen = a.cached_tokens().to_vec();
-        seen.extend(&out1[seen.len() - p.tokens_kept..]);
-
-        // Turn 2 extends the logical sequence: the pruned prefix is reused, not re-run
-        // (the last answer token never went through the model, so it is).
-        let p2 = tokenizer.encode(" and then the tide", false).unwrap();
-        let whole: Vec<u32> = [&p1[..], &out1, &p2].concat();
-        let (r2, out2) = a.complete_tokens(&whole, &opts(6, None), &mut |_| {}).unwrap();
-        assert_eq!(r2.reused_tokens, p1.len() + out1.len() - 1, "{arch}");
-        assert_eq!(r2.prefill_tokens, p2.len() + 1);
-
-        // The same computation as a fresh run over the tokens the cache saw.
-        let mut b = engine.session().unwrap();
-        let (_, fresh) =
-            b.complete_tokens(&[&seen[..], &p2].concat(), &opts(6, None), &mut |_| {}).unwrap();
-        assert_eq!(out2, fresh, "{arch}");
-
-        // A pruned turn after a reused prefix (on Gemma the scoring pass can cost the
-        // windowed layers reused slots, which are then run again): the next turn still
-        // continues exactly as a fresh run over what the cache saw.
-        let p3 = tokenizer.encode(&format!(" {FILLER} {FILLER}"), false).unwrap();
-        let whole: Vec<u32> = [&whole[..], &out2, &p3].concat();
-        let (r3, out3) = a.complete_tokens(&whole, &pruned, &mut |_| {}).unwrap();
-        assert!(r3.reused_tokens > p1.len(), "{arch}: reused {}", r3.reused_tokens);
-        assert!(r3.pruning.expect("report").tokens_kept < p3.len());
-        let mut seen = a.cached_tokens().to_vec();
-        seen.push(*out3.last().expect("an answer"));
-        let p4 = tokenizer.encode(" so", false).unwrap();
-        let whole: Vec<u32> = [&whole[..], &out3, &p4].concat();
-        let (_, out4) = a.complete_tokens(&whole, &opts(6, None), &mut |_| {}).unwrap();
-        let mut c = engine.session().unwrap();
-        let (_, fresh) =
-            c.complete_tokens(&[&seen[..], &p4].concat(), &opts(6, None), &mut |_| {}).unwrap();
-        assert_eq!(out4, fresh, "{arch}");
+    for arch in ["llama", "gemma3"] {
+        for prune in strategies(Budget::Ratio(0.3)) {
+            pruned_turn_is_reused(arch, prune);
+        }
     }
+}
+
+fn pruned_turn_is_reused(arch: &str, prune: PruneOptions) {
+    let engine = engine(&tiny_with_layers(arch, 6), Precision::Exact);
+    let tokenizer = engine.tokenizer();
+    let p1 = tokenizer.encode(&format!("{FILLER} {FILLER} {FILLER}"), false).unwrap();
+    let mut a = engine.session().unwrap();
+    let pruned = opts(6, Some(prune));
+    let (r1, out1) = a.complete_tokens(&p1, &pruned, &mut |_| {}).unwrap();
+    let p = r1.pruning.expect("report");
+    assert!(
+        p.tokens_kept < p1.len() / 2,
+        "{arch} {}: kept {} of {}",
+        prune.strategy.name(),
+        p.tokens_kept,
+        p1.len()
+    );
+    let mut seen = a.cached_tokens().to_vec();
+    seen.extend(&out1[seen.len() - p.tokens_kept..]);
+
+    // Turn 2 extends the logical sequence: the pruned prefix is reused, not re-run
+    // (the last answer token never went through the model, so it is).
+    let p2 = tokenizer.encode(" and then the tide", false).unwrap();
+    let whole: Vec<u32> = [&p1[..], &out1, &p2].concat();
+    let (r2, out2) = a.complete_tokens(&whole, &opts(6, None), &mut |_| {}).unwrap();
+    assert_eq!(r2.reused_tokens, p1.len() + out1.len() - 1, "{arch}");
+    assert_eq!(r2.prefill_tokens, p2.len() + 1);
+
+    // The same computation as a fresh run over the tokens the cache saw.
+    let mut b = engine.session().unwrap();
+    let (_, fresh) =
+        b.complete_tokens(&[&seen[..], &p2].concat(), &opts(6, None), &mut |_| {}).unwrap();
+    assert_eq!(out2, fresh, "{arch}");
+
+    // A pruned turn after a reused prefix (on Gemma the scoring pass can cost the
+    // windowed layers reused slots, which are then run again): the next turn still
+    // continues exactly as a fresh run over what the cache saw.
+    let p3 = tokenizer.encode(&format!(" {FILLER} {FILLER}"), false).unwrap();
+    let whole: Vec<u32> = [&whole[..], &out2, &p3].concat();
+    let (r3, out3) = a.complete_tokens(&whole, &pruned, &mut |_| {}).unwrap();
+    assert!(r3.reused_tokens > p1.len(), "{arch}: reused {}", r3.reused_tokens);
+    assert!(r3.pruning.expect("report").tokens_kept < p3.len());
+    let mut seen = a.cached_tokens().to_vec();
+    seen.push(*out3.last().expect("an answer"));
+    let p4 = tokenizer.encode(" so", false).unwrap();
+    let whole: Vec<u32> = [&whole[..], &out3, &p4].concat();
+    let (_, out4) = a.complete_tokens(&whole, &opts(6, None), &mut |_| {}).unwrap();
+    let mut c = engine.session().unwrap();
+    let (_, fresh) =
+        c.complete_tokens(&[&seen[..], &p4].concat(), &opts(6, None), &mut |_| {}).unwrap();
+    assert_eq!(out4, fresh, "{arch}");
 }
 
 #[test]
@@ -202,6 +228,9 @@ fn hostile_settings_are_clear_errors_and_change_nothing() {
         (early_layer(None, Budget::Tokens(100_000)), "more than the prompt"),
         (early_layer(Some(0), Budget::Ratio(0.5)), "outside this model's layers 1..=4"),
         (early_layer(Some(5), Budget::Ratio(0.5)), "outside this model's layers 1..=4"),
+        (self_info(Some(0), Budget::Ratio(0.5)), "exit layer 0 is outside this model's layers"),
+        (self_info(Some(5), Budget::Ratio(0.5)), "exit layer 5 is outside this model's layers"),
+        (self_info(None, Budget::Tokens(0)), "keeps nothing"),
         (
             PruneOptions::new(Strategy::EarlyLayer { layer: None, rows: 0 }, Budget::Ratio(0.5)),
             "0 attention rows",

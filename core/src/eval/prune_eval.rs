@@ -33,8 +33,10 @@ impl Setting {
     fn strategy_name(&self) -> String {
         match self.strategy {
             None => "none".into(),
-            Some(Strategy::EarlyLayer { layer: Some(k), .. }) => format!("early-layer@{k}"),
-            Some(s) => s.name().into(),
+            Some(s) => match s.layer() {
+                Some(k) => format!("{}@{k}", s.name()),
+                None => s.name().into(),
+            },
         }
     }
 }

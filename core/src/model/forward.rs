@@ -36,6 +36,10 @@ pub struct Probe {
     /// left at 0).
     pub attention_rows: usize,
     pub capture_from: usize,
+    /// Run the last of `layers` whole (not only to its keys), so that
+    /// [`ForwardState::early_exit_surprisal`] can read the batch's residual stream through
+    /// the final norm and output head (early exit).
+    pub early_exit: bool,
 }
 
 /// Activations of one batch, sized once for `max_batch` tokens.
@@ -88,6 +92,8 @@ pub struct ForwardState {
     /// `[layers, rows, n_head, n_keys]` captured attention (see [`Probe`]).
     captured: Vec<f32>,
     captured_keys: usize,
+    /// Rows of `x` left by an early-exit probe pass (see [`Probe::early_exit`]).
+    exit_rows: usize,
     /// Time per operation, when switched on (see [`ForwardState::profile_on`]).
     prof: Profiler,
 }
@@ -126,6 +132,7 @@ impl ForwardState {
             probe: Probe::default(),
             captured: Vec::new(),
             captured_keys: 0,
+            exit_rows: 0,
             prof: Profiler::default(),
         }
     }
@@ -296,7 +303,7 @@ pub fn forward(
         let keys_read = shape.window.map_or(first_slot + n, |w| (first_slot + n).min(w + n - 1));
         let kv_bytes = (keys_read * 2 * kv.kv_type().row_bytes(kvd)) as u64;
         // A probe's last layer is read only through its captured rows and its cache slots.
-        let probe_ends_here = n_layers < w.layers.len() && l + 1 == n_layers;
+        let probe_ends_here = n_layers < w.layers.len() && l + 1 == n_layers && !s.probe.early_exit;
         if !probe_ends_here {
             timed!(s.prof, Op::Attention, kv_bytes, {
                 let (by_head, segments) = (&mut s.att_by_head, &mut s.att_segments);
@@ -356,6 +363,7 @@ pub fn forward(
         });
     }
 
+    s.exit_rows = if s.probe.early_exit { n } else { 0 };
     // Final norm and output projection for the rows asked for.
     let rows = match want {
         _ if n_layers < w.layers.len() => 0..0,
@@ -363,29 +371,83 @@ pub fn forward(
         Logits::Last => n - 1..n,
         Logits::All => 0..n,
     };
-    let n_rows = rows.len();
-    if n_rows > 0 {
-        let xr = &s.x[rows.start * d..rows.end * d];
-        timed!(s.prof, Op::Norm, {
-            ops::rmsnorm(pool, &mut s.xb[..n_rows * d], xr, &w.output_norm, c.rms_eps)
-        });
-        let need = n_rows * c.n_vocab;
-        if s.logits.len() < need {
-            // Grown once, to the whole batch, the first time every row is wanted.
-            s.logits.resize(s.max_batch * c.n_vocab, 0.0);
-        }
-        // Logits are what users read: two-level quantization keeps them close to exact.
-        let xb = timed!(s.prof, Op::Quantize, {
-            input_two_level(pool, fast, &s.xb[..n_rows * d], d, &mut s.xb_q)
-        });
-        let head = w.output_matrix();
-        timed!(s.prof, Op::MatHead, head.streamed_bytes(), {
-            matmul(pool, head, xb, n_rows, &mut s.logits[..need])?;
-            check_finite(&s.logits[..need], || "the logits (output norm and projection)".into())?
-        });
+    if !rows.is_empty() {
+        output_head(model, pool, s, rows.clone())?;
     }
-    s.logit_rows = n_rows;
+    s.logit_rows = rows.len();
     Ok(())
+}
+
+/// The final norm and output projection of rows `rows` of the residual stream, into
+/// `logits[..rows.len() * n_vocab]` (grown to fit the first time it is too small).
+fn output_head(
+    model: &Model,
+    pool: &ThreadPool,
+    s: &mut ForwardState,
+    rows: std::ops::Range<usize>,
+) -> Result<()> {
+    let (c, w) = (&model.config, &model.weights);
+    let (d, n_rows) = (c.n_embd, rows.len());
+    let fast = model.matmul_path == MatmulPath::Int8;
+    let xr = &s.x[rows.start * d..rows.end * d];
+    timed!(s.prof, Op::Norm, {
+        ops::rmsnorm(pool, &mut s.xb[..n_rows * d], xr, &w.output_norm, c.rms_eps)
+    });
+    let need = n_rows * c.n_vocab;
+    if s.logits.len() < need {
+        s.logits.resize(need, 0.0);
+    }
+    // Logits are what users read: two-level quantization keeps them close to exact.
+    let xb = timed!(s.prof, Op::Quantize, {
+        input_two_level(pool, fast, &s.xb[..n_rows * d], d, &mut s.xb_q)
+    });
+    let head = w.output_matrix();
+    timed!(s.prof, Op::MatHead, head.streamed_bytes(), {
+        matmul(pool, head, xb, n_rows, &mut s.logits[..need])?;
+        check_finite(&s.logits[..need], || "the logits (output norm and projection)".into())
+    })
+}
+
+impl ForwardState {
+    /// After an early-exit probe pass ([`Probe::early_exit`]) over a batch, the surprisal
+    /// (-ln p, in nats) the exited layers give each row's following token: `next[i]`
+    /// follows row `i` (`next` may be one shorter than the batch: the last row's token
+    /// is not known yet). Rows go through the output head a few at a time, so the logits
+    /// buffer stays near 16 MB even for a 262k vocabulary.
+    pub fn early_exit_surprisal(
+        &mut self,
+        model: &Model,
+        pool: &ThreadPool,
+        next: &[u32],
+    ) -> Result<Vec<f32>> {
+        let rows_at_once = ((4 << 20) / model.config.n_vocab).clamp(32, 128);
+        if next.len() > self.exit_rows {
+            return Err(Error::InvalidArgument(format!(
+                "early exit: {} rows asked, the last pass left {}",
+                next.len(),
+                self.exit_rows
+            )));
+        }
+        let n_vocab = model.config.n_vocab;
+        if let Some(&bad) = next.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(Error::InvalidArgument(format!("token id {bad} is outside the vocabulary")));
+        }
+        let mut out = vec![0.0f32; next.len()];
+        for start in (0..next.len()).step_by(rows_at_once) {
+            let end = (start + rows_at_once).min(next.len());
+            output_head(model, pool, self, start..end)?;
+            let logits = &self.logits;
+            // One row per job: a 262k-entry log-sum-exp per token is not free.
+            pool.for_each_chunk_mut(&mut out[start..end], 1, &|r, s| {
+                let row = &logits[r * n_vocab..(r + 1) * n_vocab];
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
+                s[0] = sum.ln() + max - row[next[start + r] as usize];
+            });
+        }
+        self.logit_rows = 0;
+        Ok(out)
+    }
 }
 
 /// One sum over the values: NaN and infinities propagate into it, so a finite sum means

@@ -13,6 +13,7 @@
 mod calibration;
 mod early_layer;
 mod protect;
+mod self_info;
 
 use std::ops::Range;
 
@@ -83,12 +84,41 @@ pub enum Strategy {
     /// by the attention the last `rows` query rows pay it at that layer, summed over
     /// heads. `layer: None` takes the model's measured default ([`default_filter_layer`]).
     EarlyLayer { layer: Option<usize>, rows: usize },
+    /// Selective-Context-style: drop the sentences the model finds least surprising,
+    /// with surprisal read by early exit after `layer` layers (`None`: all but the last
+    /// two).
+    SelfInfo { layer: Option<usize> },
 }
 
 impl Strategy {
     pub fn name(&self) -> &'static str {
         match self {
             Strategy::EarlyLayer { .. } => "early-layer",
+            Strategy::SelfInfo { .. } => "self-info",
+        }
+    }
+
+    /// The layer setting where the strategy has one (early-layer's filter layer,
+    /// self-info's exit layer); `None` keeps the model's default.
+    pub fn with_layer(self, layer: Option<usize>) -> Self {
+        match self {
+            Strategy::EarlyLayer { rows, .. } => Strategy::EarlyLayer { layer, rows },
+            Strategy::SelfInfo { .. } => Strategy::SelfInfo { layer },
+        }
+    }
+
+    /// The attention rows that rank tokens, where the strategy reads attention.
+    pub fn with_rows(self, rows: usize) -> Self {
+        match self {
+            Strategy::EarlyLayer { layer, .. } => Strategy::EarlyLayer { layer, rows },
+            other => other,
+        }
+    }
+
+    /// The layer setting, when one was given.
+    pub fn layer(&self) -> Option<usize> {
+        match *self {
+            Strategy::EarlyLayer { layer, .. } | Strategy::SelfInfo { layer } => layer,
         }
     }
 
@@ -96,8 +126,9 @@ impl Strategy {
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "early-layer" | "gemfilter" => Ok(Strategy::EarlyLayer { layer: None, rows: 8 }),
+            "self-info" | "selective-context" => Ok(Strategy::SelfInfo { layer: None }),
             _ => Err(Error::InvalidArgument(format!(
-                "unknown pruning strategy {s:?} (known: early-layer)"
+                "unknown pruning strategy {s:?} (known: early-layer, self-info)"
             ))),
         }
     }
@@ -159,6 +190,10 @@ pub(crate) fn choose(
         Strategy::EarlyLayer { layer, rows } => {
             let layer = early_layer::filter_layer(model, layer)?;
             early_layer::scores(model, pool, state, kv, tokens, layer, rows)?
+        }
+        Strategy::SelfInfo { layer } => {
+            let layer = self_info::exit_layer(model, layer)?;
+            self_info::scores(model, pool, state, kv, tokens, layer)?
         }
     };
     // Protected tokens (the attention sinks among them) are kept anyway: their scores
