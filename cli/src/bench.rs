@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use joule_core::KvType;
 use joule_core::Precision;
-use joule_core::engine::bench::{BenchCase, mean_std, run_case_metered};
+use joule_core::engine::bench::{BenchCase, BenchSetup, mean_std, run_case_metered};
 use joule_core::engine::bench_profile::{CaseProfile, profile_case};
 use joule_core::engine::{Engine, EngineOptions, peak_rss_bytes};
 use serde::Serialize;
@@ -56,6 +56,41 @@ pub struct BenchArgs {
     /// token or prefill batch), bytes read and GB/s (a `profile` field in JSON).
     #[arg(long)]
     profile: bool,
+    /// pp cases: score the prompt with this pruning strategy (early-layer, self-info) and
+    /// prefill only what it keeps; t/s counts every prompt token, scoring included.
+    #[arg(long)]
+    prune: Option<String>,
+    /// With --prune: the budget, a ratio (0.25 or 25%) or a number of tokens.
+    #[arg(long, default_value = "0.25", requires = "prune")]
+    keep: String,
+    /// With --prune: the filter (early-layer) or exit (self-info) layer.
+    #[arg(long, requires = "prune")]
+    prune_layer: Option<usize>,
+    /// tg cases: generate in a cache of this many slots, evicting the oldest after the
+    /// sinks whenever it fills (as `--evict` does in a chat); eviction time is timed.
+    #[arg(long)]
+    evict_context: Option<usize>,
+    /// With --evict-context: first cache slots never evicted.
+    #[arg(long, default_value_t = joule_core::EvictOptions::default().sinks, requires = "evict_context")]
+    evict_sinks: usize,
+}
+
+impl BenchArgs {
+    fn setup(&self, depth: usize) -> crate::CliResult<BenchSetup> {
+        let prune = match &self.prune {
+            Some(s) => {
+                let strategy = joule_core::Strategy::parse(s)?.with_layer(self.prune_layer);
+                let budget = joule_core::Budget::parse(&self.keep)?;
+                Some(joule_core::PruneOptions::new(strategy, budget))
+            }
+            None => None,
+        };
+        let evict = self.evict_context.map(|context| {
+            let opts = joule_core::EvictOptions { sinks: self.evict_sinks, ..Default::default() };
+            (opts, context)
+        });
+        Ok(BenchSetup { depth, prune, evict })
+    }
 }
 
 /// One result row; field names follow llama-bench's JSON where they apply.
@@ -94,6 +129,12 @@ struct Row {
     read_bandwidth: Option<f64>,
     /// avg_ts × weight bytes per token ÷ read bandwidth (tg cases).
     bandwidth_fraction: Option<f64>,
+    /// pp with --prune: prompt tokens prefilled after scoring.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_kept: Option<usize>,
+    /// tg with --evict-context: cache slots evicted per repetition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evicted_tokens: Option<usize>,
     /// Time per operation of one extra repetition (with --profile).
     #[serde(skip_serializing_if = "Option::is_none")]
     profile: Option<CaseProfile>,
@@ -227,7 +268,8 @@ fn measure(
     depth: usize,
 ) -> crate::CliResult<Row> {
     let info = engine.info();
-    let (times, readings) = run_case_metered(engine, case, depth, a.r.max(1))?;
+    let setup = a.setup(depth)?;
+    let (times, readings) = run_case_metered(engine, case, &setup, a.r.max(1))?;
     let tokens = case_tokens(case) as f64;
     let jpt: Vec<f64> = readings.iter().map(|r| r.joules / tokens).collect();
     let watts: Vec<f64> = readings.iter().map(|r| r.avg_watts).collect();
@@ -241,7 +283,14 @@ fn measure(
         .max_by_key(|(_, n)| **n)
         .map(|(k, _)| k.clone())
         .unwrap_or_default();
-    let test = if depth > 0 { format!("{} @ d{depth}", case.name()) } else { case.name() };
+    let mut test = if depth > 0 { format!("{} @ d{depth}", case.name()) } else { case.name() };
+    if let (Some(p), Some(kept)) = (&setup.prune, times.prompt_kept) {
+        test += &format!(" {} {}: {kept} kept", p.strategy.name(), p.budget);
+    }
+    let evicted = setup.evict.filter(|_| matches!(case, BenchCase::Generate(_)));
+    if let Some((_, context)) = evicted {
+        test += &format!(" in {context} slots: {} evicted", times.evicted_tokens);
+    }
     // A window without samples says so, whatever the other windows got.
     let method = readings
         .iter()
@@ -269,7 +318,7 @@ fn measure(
         precision: info.precision.clone(),
         peak_rss_bytes: peak_rss_bytes(),
         kv_type: info.kv_type.clone(),
-        kv_bytes: engine.kv_bytes(depth + case_tokens(case)),
+        kv_bytes: engine.kv_bytes(evicted.map_or(depth + case_tokens(case), |(_, c)| c)),
         joules_per_token: (!jpt.is_empty()).then(|| mean_std(&jpt).0),
         avg_watts: (!watts.is_empty()).then(|| mean_std(&watts).0),
         energy_method: method,
@@ -277,7 +326,9 @@ fn measure(
         weight_bytes_per_token: engine.decode_weight_bytes(),
         read_bandwidth: None,
         bandwidth_fraction: None,
-        profile: if a.profile { Some(profile_case(engine, case, depth)?) } else { None },
+        prompt_kept: times.prompt_kept,
+        evicted_tokens: evicted.map(|_| times.evicted_tokens),
+        profile: if a.profile { Some(profile_case(engine, case, &setup)?) } else { None },
     })
 }
 

@@ -45,11 +45,26 @@ pub struct EndlessArgs {
     json: bool,
 }
 
+/// The smallest context the scripted chat fits in: its system prompt, a question and
+/// some answer.
+const MIN_CONTEXT: usize = 256;
+
 pub fn endless_eval(a: EndlessArgs) -> crate::CliResult {
+    if a.context < MIN_CONTEXT {
+        return Err(format!(
+            "a context of {} tokens cannot hold the scripted chat's system prompt, a question \
+             and an answer; give --context {MIN_CONTEXT} or more",
+            a.context
+        )
+        .into());
+    }
+    if a.tokens == 0 || a.max_tokens == 0 {
+        return Err("--tokens and --max-tokens must be at least 1".into());
+    }
     let path = crate::model_path(a.model.as_deref())?;
     let options = EngineOptions {
         threads: a.threads,
-        context: Some(a.context.max(16)),
+        context: Some(a.context),
         precision: a.precision.parse::<Precision>()?,
         ..EngineOptions::default()
     };

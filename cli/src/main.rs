@@ -170,15 +170,15 @@ struct SamplingArgs {
     #[arg(long, default_value = "0.25", value_parser = |s: &str| Budget::parse(s).map_err(|e| e.to_string()))]
     keep: Budget,
     /// Let pruning read into the latest message (a page pasted with its question).
-    #[arg(long)]
+    #[arg(long, requires = "prune")]
     prune_latest: bool,
     /// early-layer: the layer (1-based, a global-attention one) whose attention ranks
     /// the tokens (default: the model's, see ARCHITECTURE.md); self-info: the layer
     /// after which surprisal is read (default: all but the last two).
-    #[arg(long)]
+    #[arg(long, requires = "prune")]
     prune_layer: Option<usize>,
     /// early-layer: how many of the prompt's last query rows rank the tokens.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, requires = "prune")]
     prune_rows: usize,
     #[command(flatten)]
     evict: evict_args::EvictArgs,

@@ -464,3 +464,39 @@ fn every_subcommand_survives_hostile_inputs() {
     }
     eprintln!("{runs} runs in {:.1} s", start.elapsed().as_secs_f64());
 }
+
+/// Pruning and eviction settings: an unknown strategy, a budget of nothing, a layer the
+/// model lacks, an eviction cache with no room, out-of-range eval settings and pruning
+/// flags without --prune are clear errors, never panics.
+#[test]
+fn pruning_and_eviction_settings_are_clear_errors() {
+    let dir = Dir::new("prune-args");
+    tiny_model(&dir);
+    let bench = ["bench", "-m", "tiny.gguf", "-p", "64", "-n", "0", "-r", "1"];
+    let with = |extra: &[&'static str]| [&bench[..], extra].concat();
+    for (args, code, needle) in [
+        (with(&["--prune", "magic"]), 1, "unknown pruning strategy \"magic\""),
+        (with(&["--prune", "early-layer", "--keep", "0"]), 1, "keeps nothing"),
+        (with(&["--prune", "self-info", "--prune-layer", "9"]), 1, "exit layer 9 is outside"),
+        (with(&["--keep", "0.5"]), 2, "--prune"),
+        (
+            vec!["bench", "-m", "tiny.gguf", "-p", "0", "-n", "16", "--evict-context", "3"],
+            1,
+            "has no room",
+        ),
+        (vec!["run", "-m", "tiny.gguf", "--prune-layer", "3", "hi"], 2, "--prune"),
+        (
+            vec!["run", "-m", "tiny.gguf", "--prune", "early-layer", "--keep", "2.0", "hi"],
+            1,
+            "outside (0, 1]",
+        ),
+        (vec!["eval", "prune", "-m", "tiny.gguf", "--depths", "1.5"], 1, "outside 0..=1"),
+        (vec!["eval", "prune", "-m", "tiny.gguf", "--tasks", "nope"], 1, "unknown task 'nope'"),
+        (vec!["eval", "prune", "-m", "tiny.gguf", "--prune", "magic"], 1, "unknown pruning"),
+        (vec!["eval", "endless", "-m", "tiny.gguf", "--context", "0"], 1, "--context 256"),
+        (vec!["eval", "endless", "-m", "tiny.gguf", "--tokens", "0"], 1, "at least 1"),
+    ] {
+        let r = joule(&dir.0, &args);
+        assert_error(&r, code, needle);
+    }
+}

@@ -7,12 +7,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::Engine;
 use super::turn::prefill;
+use super::{Engine, EvictOptions};
 use crate::energy::EnergyReading;
 use crate::error::{Error, Result};
 use crate::model::profile::OpTotals;
-use crate::model::{ForwardState, KvCache, Logits, forward};
+use crate::model::{self, ForwardState, KvCache, Logits, forward};
+use crate::prune::{self, Protected, PruneOptions};
 use crate::sampling::Rng;
 
 /// One benchmark case.
@@ -40,12 +41,29 @@ impl BenchCase {
     }
 }
 
+/// What surrounds a case: tokens already in the cache, pruning of a prompt case,
+/// eviction in a small cache for a generation case.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BenchSetup {
+    /// Random tokens prefilled, untimed, before each repetition (llama-bench's `-d`).
+    pub depth: usize,
+    /// pp cases: score the prompt and prefill only the kept tokens (both timed).
+    pub prune: Option<PruneOptions>,
+    /// tg cases: generate in a cache of `context` slots, evicting the oldest after the
+    /// sinks each time it fills (timed: the re-rotation is part of decoding).
+    pub evict: Option<(EvictOptions, usize)>,
+}
+
 /// Timings of the repetitions of one case.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchTimes {
     pub case: BenchCase,
     /// Seconds of each timed repetition.
     pub seconds: Vec<f64>,
+    /// pp with pruning: prompt tokens prefilled after scoring (last repetition).
+    pub prompt_kept: Option<usize>,
+    /// tg with eviction: cache slots evicted per repetition.
+    pub evicted_tokens: usize,
 }
 
 impl BenchTimes {
@@ -86,77 +104,102 @@ pub fn run_case(
     reps: usize,
     around: &mut TimedRepetition<'_>,
 ) -> Result<BenchTimes> {
-    run_case_at_depth(engine, case, 0, reps, around)
+    run_case_with(engine, case, &BenchSetup::default(), reps, around)
 }
 
-/// [`run_case_at_depth`] with the engine's energy meter, when it has one, reading a window
+/// [`run_case_with`] with the engine's energy meter, when it has one, reading a window
 /// around each timed repetition (one reading per repetition, none without a meter).
 pub fn run_case_metered(
     engine: &Engine,
     case: BenchCase,
-    depth: usize,
+    setup: &BenchSetup,
     reps: usize,
 ) -> Result<(BenchTimes, Vec<EnergyReading>)> {
     let mut readings = Vec::new();
-    let times = run_case_at_depth(engine, case, depth, reps, &mut |case, once| match engine
-        .energy_meter()
-    {
-        Some(m) => {
-            let w = m.begin(&case.name());
-            let s = once()?;
-            readings.push(m.end(w)?);
-            Ok(s)
-        }
-        None => once(),
-    })?;
+    let times =
+        run_case_with(engine, case, setup, reps, &mut |case, once| match engine.energy_meter() {
+            Some(m) => {
+                let w = m.begin(&case.name());
+                let s = once()?;
+                readings.push(m.end(w)?);
+                Ok(s)
+            }
+            None => once(),
+        })?;
     Ok((times, readings))
 }
 
-/// [`run_case`] after `depth` tokens already in the cache (llama-bench's `-d`): each
-/// repetition first prefills `depth` random tokens, untimed.
-pub fn run_case_at_depth(
+/// [`run_case`] in a `setup`: each repetition first prefills `setup.depth` random
+/// tokens, untimed.
+pub fn run_case_with(
     engine: &Engine,
     case: BenchCase,
-    depth: usize,
+    setup: &BenchSetup,
     reps: usize,
     around: &mut TimedRepetition<'_>,
 ) -> Result<BenchTimes> {
-    let mut run = CaseRun::new(engine, case, depth)?;
+    let mut run = CaseRun::new(engine, case, setup)?;
     run.once(false)?;
     let mut seconds = Vec::with_capacity(reps);
     for _ in 0..reps {
         seconds.push(around(case, &mut || Ok(run.once(false)?.0))?);
     }
-    Ok(BenchTimes { case, seconds })
+    let (prompt_kept, evicted_tokens) = (run.kept, run.evicted);
+    Ok(BenchTimes { case, seconds, prompt_kept, evicted_tokens })
 }
 
 /// One case's cache, activations and token stream, reused by every repetition.
 pub(crate) struct CaseRun<'a> {
     engine: &'a Engine,
     case: BenchCase,
-    depth: usize,
+    setup: BenchSetup,
     batch: usize,
     kv: KvCache,
     state: ForwardState,
     rng: Rng,
+    /// Prompt tokens kept by pruning, slots evicted: of the last repetition.
+    kept: Option<usize>,
+    evicted: usize,
 }
 
 impl<'a> CaseRun<'a> {
-    pub(crate) fn new(engine: &'a Engine, case: BenchCase, depth: usize) -> Result<Self> {
+    pub(crate) fn new(engine: &'a Engine, case: BenchCase, setup: &BenchSetup) -> Result<Self> {
         let model = engine.model();
         let n = case.tokens();
         if n == 0 {
             return Err(Error::InvalidArgument(format!("{} has no tokens", case.name())));
         }
-        let context = depth
-            + match case {
-                BenchCase::Prompt(n) => n,
-                BenchCase::Generate(n) => n + 1,
-            };
+        let depth = setup.depth;
+        let context = match (case, setup.evict) {
+            (BenchCase::Prompt(n), _) => depth + n,
+            (BenchCase::Generate(_), Some((evict, context))) => {
+                evict.validate()?;
+                if context <= depth + evict.sinks + 1 {
+                    return Err(Error::InvalidArgument(format!(
+                        "an eviction cache of {context} slots has no room after the depth \
+                         ({depth}) and the sinks ({})",
+                        evict.sinks
+                    )));
+                }
+                context
+            }
+            (BenchCase::Generate(n), None) => depth + n + 1,
+        };
         let batch = engine.options().batch.min(n);
         let kv = KvCache::with_type(&model.config, context, engine.kv_type())?;
         let state = ForwardState::new(model, batch);
-        Ok(Self { engine, case, depth, batch, kv, state, rng: Rng::new(1234) })
+        let setup = setup.clone();
+        Ok(Self {
+            engine,
+            case,
+            setup,
+            batch,
+            kv,
+            state,
+            rng: Rng::new(1234),
+            kept: None,
+            evicted: 0,
+        })
     }
 
     fn random_tokens(&mut self, k: usize) -> Vec<u32> {
@@ -169,7 +212,7 @@ impl<'a> CaseRun<'a> {
     pub(crate) fn once(&mut self, profile: bool) -> Result<(f64, Option<OpTotals>)> {
         let (model, pool) = (self.engine.model(), self.engine.pool());
         self.kv.clear();
-        let prefix = self.random_tokens(self.depth);
+        let prefix = self.random_tokens(self.setup.depth);
         for chunk in prefix.chunks(self.batch.max(1)) {
             forward(model, pool, &mut self.state, &mut self.kv, chunk, Logits::None)?;
         }
@@ -184,7 +227,23 @@ impl<'a> CaseRun<'a> {
                     state.profile_on();
                 }
                 let start = Instant::now();
-                prefill(model, pool, state, kv, &tokens, &|| false)?;
+                let run = match &self.setup.prune {
+                    Some(opts) => {
+                        let protected = Protected::with_specials(&tokens, |_| false);
+                        let keep =
+                            prune::choose(model, pool, state, kv, &tokens, &protected, &[], opts)?;
+                        let kept: Vec<u32> = tokens
+                            .iter()
+                            .zip(&keep)
+                            .filter(|(_, k)| **k)
+                            .map(|(t, _)| *t)
+                            .collect();
+                        self.kept = Some(kept.len());
+                        kept
+                    }
+                    None => tokens,
+                };
+                prefill(model, pool, state, kv, &run, &|| false)?;
                 start.elapsed().as_secs_f64()
             }
             BenchCase::Generate(_) => {
@@ -192,14 +251,33 @@ impl<'a> CaseRun<'a> {
                 if profile {
                     state.profile_on();
                 }
+                self.evicted = 0;
                 let start = Instant::now();
                 for t in &tokens[1..] {
+                    if let Some((evict, _)) = self.setup.evict.filter(|_| kv.free() == 0) {
+                        self.evicted += evict_oldest(model, kv, &evict)?;
+                    }
                     forward(model, pool, state, kv, std::slice::from_ref(t), Logits::Last)?;
                 }
                 start.elapsed().as_secs_f64()
             }
         };
         Ok((seconds, state.profile_off()))
+    }
+}
+
+/// Frees `evict.free` of a full cache from the oldest slots after the sinks (what a
+/// session with eviction does while decoding); returns the slots evicted. Where the
+/// sliding-window layers no longer hold the sinks (Gemma 3), only the recent part stays.
+fn evict_oldest(model: &model::Model, kv: &mut KvCache, evict: &EvictOptions) -> Result<usize> {
+    let (len, sinks) = (kv.len(), evict.sinks.min(kv.len()));
+    let n = ((evict.free * kv.capacity() as f64).ceil() as usize).clamp(1, len - sinks);
+    let recent = len - sinks - n;
+    match model::evict(model, kv, &model::keep_sinks_and_recent(len, sinks, recent)) {
+        Err(Error::InvalidArgument(_)) => {
+            model::evict(model, kv, &model::keep_sinks_and_recent(len, 0, recent))
+        }
+        done => done,
     }
 }
 

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Engine;
-use super::bench::{BenchCase, CaseRun};
+use super::bench::{BenchCase, BenchSetup, CaseRun};
 use crate::error::{Error, Result};
 use crate::model::profile::Op;
 
@@ -41,8 +41,8 @@ pub struct CaseProfile {
 }
 
 /// Runs `case` once untimed, then once with the per-operation profile on.
-pub fn profile_case(engine: &Engine, case: BenchCase, depth: usize) -> Result<CaseProfile> {
-    let mut run = CaseRun::new(engine, case, depth)?;
+pub fn profile_case(engine: &Engine, case: BenchCase, setup: &BenchSetup) -> Result<CaseProfile> {
+    let mut run = CaseRun::new(engine, case, setup)?;
     run.once(false)?;
     let (seconds, totals) = run.once(true)?;
     let t = totals.ok_or_else(|| Error::Internal("the profile was not recorded".into()))?;
@@ -67,6 +67,7 @@ pub fn profile_case(engine: &Engine, case: BenchCase, depth: usize) -> Result<Ca
         .filter(|o| o.calls > 0.0)
         .collect();
     let profiled_ms = ops.iter().map(|o| o.ms).sum::<f64>();
+    let depth = setup.depth;
     let test = if depth > 0 { format!("{} @ d{depth}", case.name()) } else { case.name() };
     Ok(CaseProfile {
         test,

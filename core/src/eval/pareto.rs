@@ -14,7 +14,7 @@ use super::ppl::{PplOptions, evaluate, read_text, text_tokens};
 use super::{EvalError, EvalResult};
 use crate::Precision;
 use crate::energy::{EnergyConfig, EnergyReading, Method};
-use crate::engine::bench::{BenchCase, run_case_metered};
+use crate::engine::bench::{BenchCase, BenchSetup, run_case_metered};
 use crate::engine::{Engine, EngineOptions, KvType, peak_rss_bytes};
 
 /// Element type of the KV cache of a row (the engine's [`KvType`], named in the plan).
@@ -278,7 +278,8 @@ fn bench(
     case: BenchCase,
     plan: &RowPlan,
 ) -> EvalResult<(f64, Option<f64>, Vec<EnergyReading>)> {
-    let (times, readings) = run_case_metered(engine, case, 0, plan.repetitions.max(1))?;
+    let (times, readings) =
+        run_case_metered(engine, case, &BenchSetup::default(), plan.repetitions.max(1))?;
     let mut tps = times.tokens_per_s();
     tps.sort_by(f64::total_cmp);
     let median = tps[tps.len() / 2];
