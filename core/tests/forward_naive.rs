@@ -299,7 +299,7 @@ fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
         probs.push(naive.last_probs.clone());
     }
     let mut state = ForwardState::new(&model, 8);
-    state.set_probe(Probe { layers: None, attention_rows: 2, capture_from: 0 });
+    state.set_probe(Probe { layers: None, attention_rows: 2, capture_from: 0, pooled: false });
     let mut kv = KvCache::new(&model.config, 16).unwrap();
     forward(&model, &pool, &mut state, &mut kv, &TOKENS[..6], Logits::Last).unwrap();
     for (r, step_probs) in probs[4..6].iter().enumerate() {
@@ -321,7 +321,7 @@ fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
     }
     // A one-layer prefix: no logits, and the first layer's attention is the same.
     let mut kv = KvCache::new(&model.config, 16).unwrap();
-    state.set_probe(Probe { layers: Some(1), attention_rows: 1, capture_from: 0 });
+    state.set_probe(Probe { layers: Some(1), attention_rows: 1, capture_from: 0, pooled: false });
     forward(&model, &pool, &mut state, &mut kv, &TOKENS[..6], Logits::Last).unwrap();
     assert_eq!(state.logit_rows(), 0);
     assert_close(
@@ -330,6 +330,37 @@ fn probes_capture_attention_and_stop_after_a_prefix_of_layers() {
         1e-5,
         "prefix layer 0",
     );
+}
+
+/// A pooled probe keeps, per slot, the highest over layers and heads of the mean over
+/// the captured rows: the same numbers as the stored rows, without storing them.
+#[test]
+fn a_pooled_probe_folds_the_captured_rows() {
+    let spec = SyntheticSpec::tiny();
+    let (model, _) = build(&spec);
+    let pool = ThreadPool::new(2).unwrap();
+    let mut state = ForwardState::new(&model, 16);
+    let run = |state: &mut ForwardState, pooled: bool| {
+        state.set_probe(Probe { layers: None, attention_rows: 3, capture_from: 1, pooled });
+        let mut kv = KvCache::new(&model.config, 16).unwrap();
+        forward(&model, &pool, state, &mut kv, &TOKENS[..5], Logits::None).unwrap();
+        forward(&model, &pool, state, &mut kv, &TOKENS[5..], Logits::Last).unwrap();
+        state.logits().to_vec()
+    };
+    let logits = run(&mut state, false);
+    let mut want = vec![0.0f32; TOKENS.len()];
+    for l in 1..spec.n_layers {
+        for h in 0..spec.n_head {
+            for (j, w) in want.iter_mut().enumerate() {
+                let sum: f32 =
+                    (0..3).map(|r| state.captured_attention(l, r, h, spec.n_head)[j]).sum();
+                *w = w.max(sum * (1.0 / 3.0));
+            }
+        }
+    }
+    assert_eq!(run(&mut state, true), logits, "capturing changes nothing");
+    assert_eq!(state.slot_scores(), want);
+    assert!(want.iter().all(|&p| p > 0.0) && want.iter().all(|&p| p <= 1.0));
 }
 
 /// Decoding shares the work among threads by query head (a short cache the threads cannot

@@ -76,8 +76,12 @@ fn probe_pass(
     for (i, chunk) in tokens.chunks(state.max_batch()).enumerate() {
         let last = i + 1 == chunks;
         captured = if last { rows.min(chunk.len()) } else { 0 };
-        let probe =
-            Probe { layers: Some(layer), attention_rows: captured, capture_from: layer - 1 };
+        let probe = Probe {
+            layers: Some(layer),
+            attention_rows: captured,
+            capture_from: layer - 1,
+            pooled: false,
+        };
         state.set_probe(probe);
         forward(model, pool, state, kv, chunk, Logits::None)?;
     }
