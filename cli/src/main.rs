@@ -161,8 +161,10 @@ struct SamplingArgs {
     /// Stop before this text (repeatable).
     #[arg(long)]
     stop: Vec<String>,
-    /// Prefill only the prompt tokens this strategy keeps: early-layer, or auto (the
-    /// model's calibration from `joule eval prune --calibrate`, else early-layer at 50 %).
+    /// Prefill only the prompt tokens this strategy keeps: early-layer; snapkv (prefill
+    /// everything, then keep only the --keep share of the prompt's cache slots); or auto
+    /// (the model's calibration from `joule eval prune --calibrate`, else early-layer at
+    /// 50 %).
     #[arg(long, value_parser = parse_prune)]
     prune: Option<PruneArg>,
     /// What pruning keeps: a ratio (0.25 or 25%) or a number of tokens (512).
@@ -178,6 +180,10 @@ struct SamplingArgs {
     /// early-layer: how many of the prompt's last query rows rank the tokens.
     #[arg(long, default_value_t = 8)]
     prune_rows: usize,
+    /// snapkv: how many of the prompt's last query rows (the observation window) rank
+    /// the cache slots.
+    #[arg(long, default_value_t = 32)]
+    prune_window: usize,
     #[command(flatten)]
     evict: evict_args::EvictArgs,
 }
@@ -225,6 +231,10 @@ impl SamplingArgs {
             Some(PruneArg::Strategy(Strategy::EarlyLayer { .. })) => {
                 let strategy =
                     Strategy::EarlyLayer { layer: self.prune_layer, rows: self.prune_rows };
+                Some(PruneOptions::new(strategy, self.keep))
+            }
+            Some(PruneArg::Strategy(Strategy::SnapKv { .. })) => {
+                let strategy = Strategy::SnapKv { window: self.prune_window };
                 Some(PruneOptions::new(strategy, self.keep))
             }
         };

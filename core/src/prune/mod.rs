@@ -13,6 +13,7 @@
 mod calibration;
 mod early_layer;
 mod protect;
+pub(crate) mod snapkv;
 
 use std::ops::Range;
 
@@ -83,12 +84,16 @@ pub enum Strategy {
     /// by the attention the last `rows` query rows pay it at that layer, summed over
     /// heads. `layer: None` takes the model's measured default ([`default_filter_layer`]).
     EarlyLayer { layer: Option<usize>, rows: usize },
+    /// SnapKV-style: prefill everything, then keep the cache slots the last `window`
+    /// prompt rows attend to most (see `snapkv.rs`); does not shorten prefill.
+    SnapKv { window: usize },
 }
 
 impl Strategy {
     pub fn name(&self) -> &'static str {
         match self {
             Strategy::EarlyLayer { .. } => "early-layer",
+            Strategy::SnapKv { .. } => "snapkv",
         }
     }
 
@@ -96,8 +101,9 @@ impl Strategy {
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "early-layer" | "gemfilter" => Ok(Strategy::EarlyLayer { layer: None, rows: 8 }),
+            "snapkv" => Ok(Strategy::SnapKv { window: snapkv::DEFAULT_WINDOW }),
             _ => Err(Error::InvalidArgument(format!(
-                "unknown pruning strategy {s:?} (known: early-layer)"
+                "unknown pruning strategy {s:?} (known: early-layer, snapkv)"
             ))),
         }
     }
@@ -160,6 +166,8 @@ pub(crate) fn choose(
             let layer = early_layer::filter_layer(model, layer)?;
             early_layer::scores(model, pool, state, kv, tokens, layer, rows)?
         }
+        // It compresses the cache after prefill: `snapkv::prefill_compress`.
+        Strategy::SnapKv { .. } => return Err(Error::Internal("snapkv does not choose".into())),
     };
     // Protected tokens (the attention sinks among them) are kept anyway: their scores
     // must not spill onto neighbours.
