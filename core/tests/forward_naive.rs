@@ -4,6 +4,7 @@
 
 use joule_core::Precision;
 use joule_core::gguf::GgufFile;
+use joule_core::model::kv_cache::KvType;
 use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
 use joule_core::model::{ForwardState, KvCache, Logits, Model, Probe, forward};
 use joule_core::quant;
@@ -340,13 +341,14 @@ fn a_pooled_probe_folds_the_captured_rows() {
     let (model, _) = build(&spec);
     let pool = ThreadPool::new(2).unwrap();
     let mut state = ForwardState::new(&model, 16);
-    let run = |state: &mut ForwardState, pooled: bool| {
+    let run_typed = |state: &mut ForwardState, pooled: bool, ty: KvType| {
         state.set_probe(Probe { layers: None, attention_rows: 3, capture_from: 1, pooled });
-        let mut kv = KvCache::new(&model.config, 16).unwrap();
+        let mut kv = KvCache::with_type(&model.config, 16, ty).unwrap();
         forward(&model, &pool, state, &mut kv, &TOKENS[..5], Logits::None).unwrap();
         forward(&model, &pool, state, &mut kv, &TOKENS[5..], Logits::Last).unwrap();
         state.logits().to_vec()
     };
+    let run = |state: &mut ForwardState, pooled: bool| run_typed(state, pooled, KvType::F32);
     let logits = run(&mut state, false);
     let mut want = vec![0.0f32; TOKENS.len()];
     for l in 1..spec.n_layers {
@@ -361,6 +363,11 @@ fn a_pooled_probe_folds_the_captured_rows() {
     assert_eq!(run(&mut state, true), logits, "capturing changes nothing");
     assert_eq!(state.slot_scores(), want);
     assert!(want.iter().all(|&p| p > 0.0) && want.iter().all(|&p| p <= 1.0));
+    // Other cache types capture from their keys converted to f32 (q8_0 needs heads of 32).
+    run_typed(&mut state, true, KvType::F16);
+    let worst =
+        state.slot_scores().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-2, "f16 cache: max |diff| {worst}");
 }
 
 /// Decoding shares the work among threads by query head (a short cache the threads cannot

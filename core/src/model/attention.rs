@@ -5,7 +5,7 @@
 use crate::kernels;
 use crate::kernels::attention::{SEGMENT, merge_rows, normalize};
 use crate::kernels::attention_decode::{self, state_of};
-use crate::kernels::kv_block::{KvSlice, f16_to_f32};
+use crate::kernels::kv_block::KvSlice;
 use crate::threads::ThreadPool;
 
 /// Shapes of one attention call.
@@ -210,15 +210,6 @@ pub(crate) fn attention_probabilities(
             KvSlice::F32 { kt, .. } => {
                 let kt = &kt[keys.start..];
                 (k.attn_scores)(qh, hd, kt, shape.stride, keys.len(), scores)
-            }
-            // Half-precision keys a channel at a time over contiguous slots (SnapKV
-            // captures every layer's rows: this loop vectorizes).
-            KvSlice::F16 { kt, .. } => {
-                scores.fill(0.0);
-                for (d, &qd) in qh.iter().enumerate() {
-                    let row = &kt[d * shape.stride + keys.start..][..keys.len()];
-                    scores.iter_mut().zip(row).for_each(|(sc, &k)| *sc += qd * f16_to_f32(k));
-                }
             }
             // Other cache types: a key channel at a time (a diagnostic, not the hot path).
             _ => {

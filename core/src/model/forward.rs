@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::kernels::ActQ8;
-use crate::kernels::kv_block::KvSlice;
+use crate::kernels::kv_block::{KvSlice, f16_to_f32};
 use crate::model::Model;
 use crate::model::attention::{AttentionShape, attention, attention_probabilities};
 use crate::model::config::RopeConfig;
@@ -95,6 +95,9 @@ pub struct ForwardState {
     captured: Vec<f32>,
     /// `[n_keys]` pooled scores (see [`Probe::pooled`]).
     slot_scores: Vec<f32>,
+    /// `[kv_dim, n_keys]` a captured layer's keys as f32, when the cache holds another
+    /// type (converted once per layer, not once per row and head).
+    capture_keys: Vec<f32>,
     /// Seconds the last call spent capturing attention.
     capture_seconds: f64,
     captured_keys: usize,
@@ -136,6 +139,7 @@ impl ForwardState {
             probe: Probe::default(),
             captured: Vec::new(),
             slot_scores: Vec::new(),
+            capture_keys: Vec::new(),
             capture_seconds: 0.0,
             captured_keys: 0,
             prof: Profiler::default(),
@@ -430,6 +434,19 @@ fn capture(
     rows: usize,
 ) {
     let (keys, n_head, qd) = (s.captured_keys, shape.n_head, shape.n_head * shape.head_dim);
+    // The f32 kernel on converted keys: the per-channel reads of other types are slow.
+    let held = keys - base;
+    let converted;
+    let (shape, kvl) = match kvl {
+        KvSlice::F32 { .. } => (shape, kvl),
+        _ => {
+            keys_f32(kvl, shape, held, &mut s.capture_keys);
+            converted = AttentionShape { stride: held, ..*shape };
+            // Probabilities read no values: any slice long enough stands in for them.
+            let kt = &s.capture_keys[..];
+            (&converted, KvSlice::F32 { kt, v: kt })
+        }
+    };
     if !s.probe.pooled {
         for r in 0..rows {
             let i = n - rows + r;
@@ -450,6 +467,22 @@ fn capture(
     let inv = 1.0 / rows as f32;
     for head in sum.chunks_exact(keys) {
         s.slot_scores.iter_mut().zip(head).for_each(|(m, &p)| *m = m.max(p * inv));
+    }
+}
+
+/// Slots `base..base + held` of a layer's keys as f32 into `out` (`[kv_dim, held]`).
+fn keys_f32(kvl: KvSlice, shape: &AttentionShape, held: usize, out: &mut Vec<f32>) {
+    let kv_dim = shape.n_head_kv * shape.head_dim;
+    out.clear();
+    out.resize(kv_dim * held, 0.0);
+    for (d, row) in out.chunks_exact_mut(held).enumerate() {
+        match kvl {
+            KvSlice::F16 { kt, .. } => {
+                let src = &kt[d * shape.stride..][..held];
+                row.iter_mut().zip(src).for_each(|(o, &k)| *o = f16_to_f32(k));
+            }
+            _ => row.iter_mut().enumerate().for_each(|(j, o)| *o = kvl.key(d, j, shape.stride)),
+        }
     }
 }
 
