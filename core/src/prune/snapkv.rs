@@ -11,6 +11,9 @@
 //! mean probability the window's rows give it. A slot any head wants badly is kept for
 //! all (the union of the heads' picks, ranked by how sharply they want it).
 //!
+//! The window is at most the prompt's new part and the engine's batch (the window's
+//! rows are one batch of their own, so the capture sees them all at once).
+//!
 //! Unlike early-layer pruning this does not shorten prefill (the first answer token
 //! still sees the whole prompt): it saves KV memory and decode time, and leaves room in
 //! the context. Kept slots keep their rope positions (`KvCache::retain`), which never
