@@ -57,7 +57,8 @@ pub struct BenchArgs {
     #[arg(long)]
     profile: bool,
     /// pp cases: score the prompt with this pruning strategy (early-layer, self-info) and
-    /// prefill only what it keeps; t/s counts every prompt token, scoring included.
+    /// prefill only what it keeps, or prefill it all and compress the cache (snapkv); t/s
+    /// counts every prompt token, scoring included.
     #[arg(long)]
     prune: Option<String>,
     /// With --prune: the budget, a ratio (0.25 or 25%) or a number of tokens.

@@ -29,7 +29,8 @@ pub struct PruneEvalArgs {
     /// Cases per task, length and depth.
     #[arg(long, default_value_t = 2)]
     seeds: u64,
-    /// Pruning strategies: early-layer, self-info (each is run at every budget of --keep).
+    /// Pruning strategies (each is run at every budget of --keep): early-layer, self-info,
+    /// snapkv.
     #[arg(long, value_delimiter = ',', default_value = "early-layer")]
     prune: Vec<String>,
     /// Budgets: ratios (0.1, 10%) or token counts (default 0.1,0.2; with --calibrate

@@ -162,8 +162,9 @@ struct SamplingArgs {
     #[arg(long)]
     stop: Vec<String>,
     /// Prefill only the prompt tokens this strategy keeps: early-layer (attention at an
-    /// early layer), self-info (early-exit surprisal), or auto (the model's calibration
-    /// from `joule eval prune --calibrate`, else early-layer at 50 %).
+    /// early layer), self-info (early-exit surprisal); snapkv (prefill everything, then
+    /// keep only the --keep share of the prompt's cache slots); or auto (the model's
+    /// calibration from `joule eval prune --calibrate`, else early-layer at 50 %).
     #[arg(long, value_parser = parse_prune)]
     prune: Option<PruneArg>,
     /// What pruning keeps: a ratio (0.25 or 25%) or a number of tokens (512).
@@ -180,6 +181,10 @@ struct SamplingArgs {
     /// early-layer: how many of the prompt's last query rows rank the tokens.
     #[arg(long, default_value_t = 8, requires = "prune")]
     prune_rows: usize,
+    /// snapkv: how many of the prompt's last query rows (the observation window) rank
+    /// the cache slots.
+    #[arg(long, default_value_t = 32, requires = "prune")]
+    prune_window: usize,
     #[command(flatten)]
     evict: evict_args::EvictArgs,
 }
@@ -225,7 +230,10 @@ impl SamplingArgs {
                 Some(opts)
             }
             Some(PruneArg::Strategy(s)) => {
-                let strategy = s.with_layer(self.prune_layer).with_rows(self.prune_rows);
+                let strategy = match s {
+                    Strategy::SnapKv { .. } => Strategy::SnapKv { window: self.prune_window },
+                    s => s.with_layer(self.prune_layer).with_rows(self.prune_rows),
+                };
                 Some(PruneOptions::new(strategy, self.keep))
             }
         };

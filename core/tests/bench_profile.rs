@@ -65,8 +65,7 @@ fn bench_setups_prune_prompts_and_evict_while_generating() {
     let run = |case, setup: &BenchSetup| -> joule_core::Result<BenchTimes> {
         run_case_with(&engine, case, setup, 2, &mut |_, once| once())
     };
-    for strategy in [Strategy::parse("early-layer").unwrap(), Strategy::parse("self-info").unwrap()]
-    {
+    for strategy in ["early-layer", "self-info", "snapkv"].map(|s| Strategy::parse(s).unwrap()) {
         let prune = Some(PruneOptions::new(strategy, Budget::Ratio(0.25)));
         let t =
             run(BenchCase::Prompt(200), &BenchSetup { prune, ..BenchSetup::default() }).unwrap();

@@ -4,6 +4,7 @@
 
 use joule_core::Precision;
 use joule_core::gguf::GgufFile;
+use joule_core::model::kv_cache::KvType;
 use joule_core::model::synthetic::{SyntheticSpec, synthetic_model};
 use joule_core::model::{ForwardState, KvCache, Logits, Model, Probe, forward};
 use joule_core::quant;
@@ -369,6 +370,49 @@ fn early_exit_surprisal_after_every_layer_is_the_full_pass_log_prob() {
     let early = state.early_exit_surprisal(&model, &pool, &TOKENS[1..]).unwrap();
     assert!(early.iter().all(|s| s.is_finite() && *s >= -1e-4), "{early:?}");
     assert_ne!(early, got);
+}
+
+/// A pooled probe keeps, per slot, the highest over layers and heads of the mean over
+/// the captured rows: the same numbers as the stored rows, without storing them.
+#[test]
+fn a_pooled_probe_folds_the_captured_rows() {
+    let spec = SyntheticSpec::tiny();
+    let (model, _) = build(&spec);
+    let pool = ThreadPool::new(2).unwrap();
+    let mut state = ForwardState::new(&model, 16);
+    let run_typed = |state: &mut ForwardState, pooled: bool, ty: KvType| {
+        state.set_probe(Probe {
+            layers: None,
+            attention_rows: 3,
+            capture_from: 1,
+            pooled,
+            ..Probe::default()
+        });
+        let mut kv = KvCache::with_type(&model.config, 16, ty).unwrap();
+        forward(&model, &pool, state, &mut kv, &TOKENS[..5], Logits::None).unwrap();
+        forward(&model, &pool, state, &mut kv, &TOKENS[5..], Logits::Last).unwrap();
+        state.logits().to_vec()
+    };
+    let run = |state: &mut ForwardState, pooled: bool| run_typed(state, pooled, KvType::F32);
+    let logits = run(&mut state, false);
+    let mut want = vec![0.0f32; TOKENS.len()];
+    for l in 1..spec.n_layers {
+        for h in 0..spec.n_head {
+            for (j, w) in want.iter_mut().enumerate() {
+                let sum: f32 =
+                    (0..3).map(|r| state.captured_attention(l, r, h, spec.n_head)[j]).sum();
+                *w = w.max(sum * (1.0 / 3.0));
+            }
+        }
+    }
+    assert_eq!(run(&mut state, true), logits, "capturing changes nothing");
+    assert_eq!(state.slot_scores(), want);
+    assert!(want.iter().all(|&p| p > 0.0) && want.iter().all(|&p| p <= 1.0));
+    // Other cache types capture from their keys converted to f32 (q8_0 needs heads of 32).
+    run_typed(&mut state, true, KvType::F16);
+    let worst =
+        state.slot_scores().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-2, "f16 cache: max |diff| {worst}");
 }
 
 /// Decoding shares the work among threads by query head (a short cache the threads cannot

@@ -37,6 +37,7 @@ mod kv_cache_types;
 mod kv_evict;
 mod model_errors;
 mod prune;
+mod prune_snapkv;
 mod quant_ggml_parity;
 mod quant_properties;
 mod quant_real_models;

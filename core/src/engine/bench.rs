@@ -13,7 +13,7 @@ use crate::energy::EnergyReading;
 use crate::error::{Error, Result};
 use crate::model::profile::OpTotals;
 use crate::model::{self, ForwardState, KvCache, Logits, forward};
-use crate::prune::{self, Protected, PruneOptions};
+use crate::prune::{self, Protected, PruneOptions, Strategy};
 use crate::sampling::Rng;
 
 /// One benchmark case.
@@ -227,9 +227,17 @@ impl<'a> CaseRun<'a> {
                     state.profile_on();
                 }
                 let start = Instant::now();
-                let run = match &self.setup.prune {
+                let protected = Protected::with_specials(&tokens, |_| false);
+                match &self.setup.prune {
+                    // Prefill everything, then compress the cache (timed as a turn pays it).
+                    Some(opts @ PruneOptions { strategy: Strategy::SnapKv { .. }, .. }) => {
+                        let never = &|| false;
+                        let c = prune::snapkv::prefill_compress(
+                            model, pool, state, kv, &tokens, &protected, opts, never,
+                        )?;
+                        self.kept = c.map(|c| c.keep.iter().filter(|k| **k).count());
+                    }
                     Some(opts) => {
-                        let protected = Protected::with_specials(&tokens, |_| false);
                         let keep =
                             prune::choose(model, pool, state, kv, &tokens, &protected, &[], opts)?;
                         let kept: Vec<u32> = tokens
@@ -239,11 +247,12 @@ impl<'a> CaseRun<'a> {
                             .map(|(t, _)| *t)
                             .collect();
                         self.kept = Some(kept.len());
-                        kept
+                        prefill(model, pool, state, kv, &kept, &|| false)?;
                     }
-                    None => tokens,
-                };
-                prefill(model, pool, state, kv, &run, &|| false)?;
+                    None => {
+                        prefill(model, pool, state, kv, &tokens, &|| false)?;
+                    }
+                }
                 start.elapsed().as_secs_f64()
             }
             BenchCase::Generate(_) => {

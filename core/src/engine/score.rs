@@ -110,3 +110,46 @@ pub fn top_k(values: &[f32], k: usize) -> Vec<(u32, f32)> {
     idx.sort_by(cmp);
     idx.into_iter().map(|i| (i, values[i as usize])).collect()
 }
+
+impl super::Session {
+    /// Teacher-forces `continuation` after the cache's first `slots` slots (the prompt a
+    /// pruned or compressed turn left, without its answer): the log-probabilities that
+    /// predict `continuation[1..]`, each after the tokens before it. The first token's
+    /// distribution is the turn's own (a compressed cache's was computed before the
+    /// compression). The cache is left holding the slots and the fed tokens. For
+    /// evaluations.
+    pub(crate) fn score_after_slots(
+        &mut self,
+        slots: usize,
+        continuation: &[u32],
+    ) -> Result<Vec<Vec<f32>>> {
+        let fed = &continuation[..continuation.len().saturating_sub(1)];
+        if slots == 0 || slots > self.kv.len() || fed.len() > self.kv.capacity() - slots {
+            return Err(Error::InvalidArgument(format!(
+                "cannot score {} tokens after {slots} of {} cache slots",
+                continuation.len(),
+                self.kv.len()
+            )));
+        }
+        self.kv.truncate(slots);
+        self.map = super::cache_map::CacheMap::of_cache(self.kv.tokens());
+        if self.kv.len() != slots {
+            return Err(Error::InvalidArgument("the sliding window dropped those slots".into()));
+        }
+        let engine = std::sync::Arc::clone(&self.engine);
+        let mut out = Vec::with_capacity(fed.len());
+        for chunk in fed.chunks(self.state.max_batch()) {
+            forward(
+                engine.model(),
+                engine.pool(),
+                &mut self.state,
+                &mut self.kv,
+                chunk,
+                Logits::All,
+            )?;
+            out.extend((0..chunk.len()).map(|r| log_softmax(self.state.logits_row(r))));
+        }
+        self.map = super::cache_map::CacheMap::of_cache(self.kv.tokens());
+        Ok(out)
+    }
+}

@@ -17,7 +17,7 @@ use crate::chat::ChatMessage;
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::model::{ForwardState, KvCache, Logits, forward};
-use crate::prune::{self, Protected, PruneOptions, PruneReport};
+use crate::prune::{self, Protected, PruneOptions, PruneReport, Strategy};
 use crate::sampling::{Sampler, SamplingParams};
 use crate::tokenizer::StreamDecoder;
 
@@ -62,7 +62,7 @@ pub struct Session {
     pub(super) kv: KvCache,
     /// The token sequence the cache's slots stand for (longer than them after pruning).
     pub(super) map: CacheMap,
-    state: ForwardState,
+    pub(super) state: ForwardState,
     pub(super) sampler: Sampler,
     pub(super) messages: Vec<ChatMessage>,
     cancel: CancelFlag,
@@ -128,6 +128,12 @@ impl Session {
     /// prompt's kept tokens only).
     pub fn cached_tokens(&self) -> &[u32] {
         self.kv.tokens()
+    }
+
+    /// The rope positions of [`Session::cached_tokens`] (a SnapKV-compressed prompt's
+    /// slots keep the positions they were prefilled at, with gaps where slots were dropped).
+    pub fn cached_positions(&self) -> &[u32] {
+        self.kv.positions()
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -279,12 +285,24 @@ impl Session {
         // pruning's scoring, which the time to first token includes.
         let mut windows = TurnWindows::begin(engine.energy_meter());
         let prefill_start = Instant::now();
-        let (run, pruning) = self.prune_new(new, reused, spans, opts.prune.as_ref())?;
         let cancel = self.cancel.clone();
-        let (model, pool) = (engine.model(), engine.pool());
-        if !prefill(model, pool, &mut self.state, &mut self.kv, &run, &|| cancel.is_cancelled())? {
-            return Ok(self.finish_cancelled(start, tokens.len(), reused));
-        }
+        let cancelled = || cancel.is_cancelled();
+        let compress =
+            opts.prune.as_ref().filter(|p| matches!(p.strategy, Strategy::SnapKv { .. }));
+        let (run, pruning) = if let Some(p) = compress {
+            // SnapKV prefills every new token, then compresses the cache.
+            match self.prefill_compressed(new, reused, spans, p, &cancelled)? {
+                Some(done) => done,
+                None => return Ok(self.finish_cancelled(start, tokens.len(), reused)),
+            }
+        } else {
+            let (run, pruning) = self.prune_new(new, reused, spans, opts.prune.as_ref())?;
+            let (model, pool) = (engine.model(), engine.pool());
+            if !prefill(model, pool, &mut self.state, &mut self.kv, &run, &cancelled)? {
+                return Ok(self.finish_cancelled(start, tokens.len(), reused));
+            }
+            (run, pruning)
+        };
         let prefill_ms = ms_since(prefill_start);
 
         let decode_from = self.kv.len();
@@ -332,14 +350,23 @@ impl Session {
         let capacity = self.kv.capacity();
         // After an eviction (or a cancelled prefill) the map no longer describes the
         // cache; the cache holds exactly its own tokens at consecutive positions or, when
-        // slots were dropped in between, nothing reusable.
-        if self.kv.len() != self.kv.next_position() as usize {
-            self.kv.clear();
-        }
+        // slots were dropped in between (a SnapKV-compressed prompt the map no longer
+        // describes), nothing reusable.
         if self.map.slots() != self.kv.len() {
+            if self.kv.len() != self.kv.next_position() as usize {
+                self.kv.clear();
+            }
             self.map = CacheMap::of_cache(self.kv.tokens());
         }
-        let (reused, slots) = self.map.reusable(tokens, tokens.len() - 1);
+        let mut limit = tokens.len() - 1;
+        if self.map.is_complete() {
+            // A map made from the cache's own tokens (a restored session) knows of no
+            // dropped tokens: trust it up to the first slot whose position skips some.
+            let positions = self.kv.positions();
+            let gap = (0..positions.len()).find(|&i| positions[i] as usize != i);
+            limit = limit.min(gap.unwrap_or(limit));
+        }
+        let (reused, slots) = self.map.reusable(tokens, limit);
         // Pruning scores the new tokens in the cache, so they must all fit.
         if slots + tokens.len() - reused > capacity {
             return Err(Error::ContextOverflow {
@@ -378,10 +405,7 @@ impl Session {
         let started = Instant::now();
         let engine = Arc::clone(&self.engine);
         let tokenizer = engine.tokenizer();
-        let mut protected = Protected::with_specials(new, |t| tokenizer.is_special(t));
-        for s in spans {
-            protected.span(s.start.saturating_sub(reused)..s.end.saturating_sub(reused));
-        }
+        let protected = self.protected(new, reused, spans);
         let (model, pool) = (engine.model(), engine.pool());
         let before = self.kv.tokens().to_vec();
         let units = prune::sentence_units(new, |t| tokenizer.token_to_piece(t, true));
@@ -398,6 +422,47 @@ impl Session {
             scoring_ms: ms_since(started),
         };
         Ok((run, Some(report)))
+    }
+
+    /// Prefills the prompt's `new` part (after `reused` tokens) and compresses its cache
+    /// slots SnapKV's way, recording in the map which tokens kept a slot; None when
+    /// cancelled between batches.
+    fn prefill_compressed(
+        &mut self,
+        new: &[u32],
+        reused: usize,
+        spans: &[std::ops::Range<usize>],
+        opts: &PruneOptions,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<(Vec<u32>, Option<PruneReport>)>> {
+        let engine = Arc::clone(&self.engine);
+        let protected = self.protected(new, reused, spans);
+        let (model, pool, state, kv) =
+            (engine.model(), engine.pool(), &mut self.state, &mut self.kv);
+        let compress = prune::snapkv::prefill_compress;
+        let Some(done) = compress(model, pool, state, kv, new, &protected, opts, cancelled)? else {
+            return Ok(None);
+        };
+        self.map.push(new, &done.keep);
+        let report = PruneReport {
+            strategy: opts.strategy.name().to_string(),
+            budget: opts.budget.to_string(),
+            tokens_in: new.len(),
+            tokens_kept: done.keep.iter().filter(|k| **k).count(),
+            scoring_ms: done.scoring_ms,
+        };
+        Ok(Some((new.to_vec(), Some(report))))
+    }
+
+    /// The protected tokens of the prompt's `new` part (after `reused` tokens): special
+    /// tokens and the parts of `spans` (ranges of the whole prompt) that fall in it.
+    fn protected(&self, new: &[u32], reused: usize, spans: &[std::ops::Range<usize>]) -> Protected {
+        let tokenizer = self.engine.tokenizer();
+        let mut protected = Protected::with_specials(new, |t| tokenizer.is_special(t));
+        for s in spans {
+            protected.span(s.start.saturating_sub(reused)..s.end.saturating_sub(reused));
+        }
+        protected
     }
 
     /// Token ranges of `tokens` (the rendered `conversation`) that pruning keeps: the

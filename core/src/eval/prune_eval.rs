@@ -13,7 +13,7 @@ use super::EvalResult;
 use super::kl::KlStats;
 use super::prune_tasks::{Case, Prompt, Task, case};
 use crate::energy::Method;
-use crate::engine::{Engine, GenerateOptions, TurnReport};
+use crate::engine::{Engine, GenerateOptions, Session, TurnReport};
 use crate::prune::{Budget, Calibration, Limits, PruneOptions, Strategy};
 
 /// One pruning setting; `strategy: None` is the unpruned baseline.
@@ -90,9 +90,12 @@ pub struct PruneRow {
 struct Run {
     report: TurnReport,
     correct: bool,
-    /// The prompt tokens the model ran on, and the answer's tokens that went through it.
+    /// The prompt tokens the model ran on (a compressed cache: those it kept), and the
+    /// answer's tokens that went through it.
     kept: Vec<u32>,
     answer: Vec<u32>,
+    /// The session, whose cache a compressing strategy's answer is scored on.
+    session: Session,
 }
 
 fn run(engine: &Arc<Engine>, case: &Case, setting: &Setting, max_tokens: usize) -> EvalResult<Run> {
@@ -112,13 +115,19 @@ fn run(engine: &Arc<Engine>, case: &Case, setting: &Setting, max_tokens: usize) 
         }
     };
     // A fresh session's cache holds the kept prompt, then the answer but its last token.
+    // SnapKV prefills every token, then keeps some of their slots.
+    let slots = match (&setting.strategy, &report.pruning) {
+        (Some(Strategy::SnapKv { .. }), Some(p)) => p.tokens_kept,
+        _ => report.prefill_tokens,
+    };
     let cached = session.cached_tokens();
-    let split = report.prefill_tokens.min(cached.len());
+    let split = slots.min(cached.len());
     Ok(Run {
         correct: text.contains(&case.answer),
         kept: cached[..split].to_vec(),
         answer: cached[split..].to_vec(),
         report,
+        session,
     })
 }
 
@@ -255,11 +264,20 @@ fn run_case(
         engine.score_full(&base.kept, &base.answer)?
     };
     for (setting, tally) in plan.settings.iter().zip(&mut tallies[1..]) {
-        let pruned = run(engine, c, setting, plan.max_tokens)?;
+        let mut pruned = run(engine, c, setting, plan.max_tokens)?;
         tally.add(&pruned);
         let stats = tally.kl.get_or_insert_with(KlStats::default);
         if !base.answer.is_empty() {
-            let model = engine.score_full(&pruned.kept, &base.answer)?;
+            let model = match setting.strategy {
+                // A compressed cache: the first answer token saw the whole prompt (the
+                // reference's first step), the rest are scored on the kept slots.
+                Some(Strategy::SnapKv { .. }) => {
+                    let slots = pruned.kept.len();
+                    let rest = pruned.session.score_after_slots(slots, &base.answer)?;
+                    reference.iter().take(1).cloned().chain(rest).collect()
+                }
+                _ => engine.score_full(&pruned.kept, &base.answer)?,
+            };
             for ((r, m), &next) in reference.iter().zip(&model).zip(&base.answer) {
                 stats.push(r, m, next as usize);
             }

@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::kernels::ActQ8;
+use crate::kernels::kv_block::{KvSlice, f16_to_f32};
 use crate::model::Model;
 use crate::model::attention::{AttentionShape, attention, attention_probabilities};
 use crate::model::config::RopeConfig;
@@ -40,6 +41,10 @@ pub struct Probe {
     /// [`ForwardState::early_exit_surprisal`] can read the batch's residual stream through
     /// the final norm and output head (early exit).
     pub early_exit: bool,
+    /// Fold the captured rows into one score per cache slot instead of keeping them
+    /// ([`ForwardState::slot_scores`]): `2 * n_head * n_keys` floats instead of
+    /// `layers * rows * n_head * n_keys` when every layer is captured.
+    pub pooled: bool,
 }
 
 /// Activations of one batch, sized once for `max_batch` tokens.
@@ -89,8 +94,16 @@ pub struct ForwardState {
     logit_rows: usize,
     n_vocab: usize,
     probe: Probe,
-    /// `[layers, rows, n_head, n_keys]` captured attention (see [`Probe`]).
+    /// `[layers, rows, n_head, n_keys]` captured attention (see [`Probe`]); when pooled,
+    /// `[2, n_head, n_keys]`: one row's probabilities and the layer's sum over rows.
     captured: Vec<f32>,
+    /// `[n_keys]` pooled scores (see [`Probe::pooled`]).
+    slot_scores: Vec<f32>,
+    /// `[kv_dim, n_keys]` a captured layer's keys as f32, when the cache holds another
+    /// type (converted once per layer, not once per row and head).
+    capture_keys: Vec<f32>,
+    /// Seconds the last call spent capturing attention.
+    capture_seconds: f64,
     captured_keys: usize,
     /// Rows of `x` left by an early-exit probe pass (see [`Probe::early_exit`]).
     exit_rows: usize,
@@ -131,6 +144,9 @@ impl ForwardState {
             n_vocab: c.n_vocab,
             probe: Probe::default(),
             captured: Vec::new(),
+            slot_scores: Vec::new(),
+            capture_keys: Vec::new(),
+            capture_seconds: 0.0,
             captured_keys: 0,
             exit_rows: 0,
             prof: Profiler::default(),
@@ -178,6 +194,18 @@ impl ForwardState {
         let k = self.captured_keys;
         let at = ((l * rows + r) * n_head + h) * k;
         &self.captured[at..at + k]
+    }
+
+    /// Pooled attention of the last call (see [`Probe::pooled`]): per cache slot
+    /// `0..n_keys`, the highest over captured layers and heads of the mean probability
+    /// the captured rows gave it (empty when nothing was captured).
+    pub fn slot_scores(&self) -> &[f32] {
+        &self.slot_scores
+    }
+
+    /// Seconds the last call spent capturing attention rows (part of its time).
+    pub fn capture_seconds(&self) -> f64 {
+        self.capture_seconds
     }
 }
 
@@ -251,7 +279,14 @@ pub fn forward(
     let capture_rows = s.probe.attention_rows.min(n);
     s.captured_keys = first_slot + n;
     s.captured.clear();
-    s.captured.resize(n_layers * capture_rows * c.n_head * s.captured_keys, 0.0);
+    s.slot_scores.clear();
+    s.capture_seconds = 0.0;
+    if s.probe.pooled && capture_rows > 0 {
+        s.captured.resize(2 * c.n_head * s.captured_keys, 0.0);
+        s.slot_scores.resize(s.captured_keys, 0.0);
+    } else {
+        s.captured.resize(n_layers * capture_rows * c.n_head * s.captured_keys, 0.0);
+    }
     for (l, lw) in w.layers.iter().enumerate().take(n_layers) {
         let local = c.is_local_layer(l);
         let rope_cs =
@@ -311,12 +346,10 @@ pub fn forward(
                 attention(pool, &shape, &s.q[..n * qd], kvl, by_head, segments, att)
             });
         }
-        for r in (0..capture_rows).filter(|_| l >= s.probe.capture_from) {
-            let i = n - capture_rows + r;
-            let at = (l * capture_rows + r) * c.n_head * s.captured_keys;
-            let rows = &mut s.captured[at..at + c.n_head * s.captured_keys];
-            let q = &s.q[i * qd..(i + 1) * qd];
-            attention_probabilities(&shape, i, q, kvl, s.captured_keys, base, rows);
+        if capture_rows > 0 && l >= s.probe.capture_from {
+            let started = std::time::Instant::now();
+            capture(s, &shape, kvl, base, l, n, capture_rows);
+            s.capture_seconds += started.elapsed().as_secs_f64();
         }
         if probe_ends_here {
             break;
@@ -447,6 +480,71 @@ impl ForwardState {
         }
         self.logit_rows = 0;
         Ok(out)
+    }
+}
+
+/// Layer `l`'s attention probabilities for the batch's last `rows` query rows (of `n`):
+/// stored per layer and row, or folded into `slot_scores` (see [`Probe::pooled`]).
+#[allow(clippy::too_many_arguments)]
+fn capture(
+    s: &mut ForwardState,
+    shape: &AttentionShape,
+    kvl: KvSlice,
+    base: usize,
+    l: usize,
+    n: usize,
+    rows: usize,
+) {
+    let (keys, n_head, qd) = (s.captured_keys, shape.n_head, shape.n_head * shape.head_dim);
+    // The f32 kernel on converted keys: the per-channel reads of other types are slow.
+    let held = keys - base;
+    let converted;
+    let (shape, kvl) = match kvl {
+        KvSlice::F32 { .. } => (shape, kvl),
+        _ => {
+            keys_f32(kvl, shape, held, &mut s.capture_keys);
+            converted = AttentionShape { stride: held, ..*shape };
+            // Probabilities read no values: any slice long enough stands in for them.
+            let kt = &s.capture_keys[..];
+            (&converted, KvSlice::F32 { kt, v: kt })
+        }
+    };
+    if !s.probe.pooled {
+        for r in 0..rows {
+            let i = n - rows + r;
+            let at = (l * rows + r) * n_head * keys;
+            let out = &mut s.captured[at..at + n_head * keys];
+            attention_probabilities(shape, i, &s.q[i * qd..(i + 1) * qd], kvl, keys, base, out);
+        }
+        return;
+    }
+    let (row, sum) = s.captured.split_at_mut(n_head * keys);
+    sum.fill(0.0);
+    for i in n - rows..n {
+        // Only the keys a row sees are written: the rest must read 0.
+        row.fill(0.0);
+        attention_probabilities(shape, i, &s.q[i * qd..(i + 1) * qd], kvl, keys, base, row);
+        sum.iter_mut().zip(row.iter()).for_each(|(a, p)| *a += p);
+    }
+    let inv = 1.0 / rows as f32;
+    for head in sum.chunks_exact(keys) {
+        s.slot_scores.iter_mut().zip(head).for_each(|(m, &p)| *m = m.max(p * inv));
+    }
+}
+
+/// Slots `base..base + held` of a layer's keys as f32 into `out` (`[kv_dim, held]`).
+fn keys_f32(kvl: KvSlice, shape: &AttentionShape, held: usize, out: &mut Vec<f32>) {
+    let kv_dim = shape.n_head_kv * shape.head_dim;
+    out.clear();
+    out.resize(kv_dim * held, 0.0);
+    for (d, row) in out.chunks_exact_mut(held).enumerate() {
+        match kvl {
+            KvSlice::F16 { kt, .. } => {
+                let src = &kt[d * shape.stride..][..held];
+                row.iter_mut().zip(src).for_each(|(o, &k)| *o = f16_to_f32(k));
+            }
+            _ => row.iter_mut().enumerate().for_each(|(j, o)| *o = kvl.key(d, j, shape.stride)),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod calibration;
 mod early_layer;
 mod protect;
 mod self_info;
+pub(crate) mod snapkv;
 
 use std::ops::Range;
 
@@ -88,6 +89,9 @@ pub enum Strategy {
     /// with surprisal read by early exit after `layer` layers (`None`: all but the last
     /// two).
     SelfInfo { layer: Option<usize> },
+    /// SnapKV-style: prefill everything, then keep the cache slots the last `window`
+    /// prompt rows attend to most (see `snapkv.rs`); does not shorten prefill.
+    SnapKv { window: usize },
 }
 
 impl Strategy {
@@ -95,6 +99,7 @@ impl Strategy {
         match self {
             Strategy::EarlyLayer { .. } => "early-layer",
             Strategy::SelfInfo { .. } => "self-info",
+            Strategy::SnapKv { .. } => "snapkv",
         }
     }
 
@@ -104,6 +109,7 @@ impl Strategy {
         match self {
             Strategy::EarlyLayer { rows, .. } => Strategy::EarlyLayer { layer, rows },
             Strategy::SelfInfo { .. } => Strategy::SelfInfo { layer },
+            other => other,
         }
     }
 
@@ -119,6 +125,7 @@ impl Strategy {
     pub fn layer(&self) -> Option<usize> {
         match *self {
             Strategy::EarlyLayer { layer, .. } | Strategy::SelfInfo { layer } => layer,
+            Strategy::SnapKv { .. } => None,
         }
     }
 
@@ -127,8 +134,9 @@ impl Strategy {
         match s {
             "early-layer" | "gemfilter" => Ok(Strategy::EarlyLayer { layer: None, rows: 8 }),
             "self-info" | "selective-context" => Ok(Strategy::SelfInfo { layer: None }),
+            "snapkv" => Ok(Strategy::SnapKv { window: snapkv::DEFAULT_WINDOW }),
             _ => Err(Error::InvalidArgument(format!(
-                "unknown pruning strategy {s:?} (known: early-layer, self-info)"
+                "unknown pruning strategy {s:?} (known: early-layer, self-info, snapkv)"
             ))),
         }
     }
@@ -195,6 +203,8 @@ pub(crate) fn choose(
             let layer = self_info::exit_layer(model, layer)?;
             self_info::scores(model, pool, state, kv, tokens, layer)?
         }
+        // It compresses the cache after prefill: `snapkv::prefill_compress`.
+        Strategy::SnapKv { .. } => return Err(Error::Internal("snapkv does not choose".into())),
     };
     // Protected tokens (the attention sinks among them) are kept anyway: their scores
     // must not spill onto neighbours.
