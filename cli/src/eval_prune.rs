@@ -29,7 +29,8 @@ pub struct PruneEvalArgs {
     /// Cases per task, length and depth.
     #[arg(long, default_value_t = 2)]
     seeds: u64,
-    /// Pruning strategies (each is run at every budget of --keep).
+    /// Pruning strategies, early-layer and segment (each is run at every budget of
+    /// --keep; segment needs `joule fetch minilm`).
     #[arg(long, value_delimiter = ',', default_value = "early-layer")]
     prune: Vec<String>,
     /// Budgets: ratios (0.1, 10%) or token counts (default 0.1,0.2; with --calibrate
@@ -93,6 +94,7 @@ impl PruneEvalArgs {
                 Strategy::EarlyLayer { rows, .. } => {
                     Strategy::EarlyLayer { layer: self.prune_layer, rows }
                 }
+                Strategy::Segment => Strategy::Segment,
             };
             let default = if self.calibrate { "0.1,0.2,0.3,0.5" } else { "0.1,0.2" };
             let keep = match &self.keep {

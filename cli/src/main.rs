@@ -7,6 +7,7 @@ mod eval_endless;
 mod eval_prune;
 mod evict_args;
 mod fetch;
+mod fetch_embed;
 mod inspect;
 mod output;
 
@@ -161,7 +162,9 @@ struct SamplingArgs {
     /// Stop before this text (repeatable).
     #[arg(long)]
     stop: Vec<String>,
-    /// Prefill only the prompt tokens this strategy keeps: early-layer, or auto (the
+    /// Prefill only the prompt tokens this strategy keeps: early-layer, segment (the
+    /// sentences most similar to the question, by MiniLM embeddings: `joule fetch
+    /// minilm`), or auto (the
     /// model's calibration from `joule eval prune --calibrate`, else early-layer at 50 %).
     #[arg(long, value_parser = parse_prune)]
     prune: Option<PruneArg>,
@@ -227,6 +230,9 @@ impl SamplingArgs {
                     Strategy::EarlyLayer { layer: self.prune_layer, rows: self.prune_rows };
                 Some(PruneOptions::new(strategy, self.keep))
             }
+            Some(PruneArg::Strategy(Strategy::Segment)) => {
+                Some(PruneOptions::new(Strategy::Segment, self.keep))
+            }
         };
         let prune = prune.map(|p| PruneOptions { protect_latest_message: !self.prune_latest, ..p });
         Ok(GenerateOptions {
@@ -280,7 +286,8 @@ struct InspectArgs {
 
 #[derive(Args)]
 struct FetchArgs {
-    /// Which model: smollm2-135m (default) or gemma3-270m.
+    /// Which model: smollm2-135m (default), gemma3-270m, or minilm (the embedding model
+    /// of `--prune segment`, into the model directory's minilm/).
     name: Option<String>,
 }
 
@@ -481,10 +488,15 @@ fn synth(a: SynthArgs) -> CliResult {
 }
 
 fn fetch_cmd(a: FetchArgs) -> CliResult {
+    if a.name.as_deref() == Some(fetch_embed::NAME) {
+        let dir = fetch_embed::ensure(&fetch::model_dir())?;
+        return outln!("{}", dir.display());
+    }
     let model = match a.name.as_deref() {
         None => fetch::DEFAULT_MODEL,
         Some(name) => fetch::find(name).ok_or_else(|| {
-            let known: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
+            let mut known: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
+            known.push(fetch_embed::NAME);
             format!("unknown model '{name}' (known: {})", known.join(", "))
         })?,
     };

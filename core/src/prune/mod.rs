@@ -12,7 +12,10 @@
 
 mod calibration;
 mod early_layer;
+#[cfg(feature = "embed")]
+pub mod embed;
 mod protect;
+mod segment;
 
 use std::ops::Range;
 
@@ -24,6 +27,9 @@ use crate::threads::ThreadPool;
 
 pub use calibration::{Calibration, Limits};
 pub use protect::Protected;
+pub use segment::EMBED_SUBDIR;
+pub(crate) use segment::{EmbedCache, SegmentInput};
+pub(crate) use segment::{query_range, text_of, unit_texts};
 
 /// How many prompt tokens to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -83,12 +89,17 @@ pub enum Strategy {
     /// by the attention the last `rows` query rows pay it at that layer, summed over
     /// heads. `layer: None` takes the model's measured default ([`default_filter_layer`]).
     EarlyLayer { layer: Option<usize>, rows: usize },
+    /// Segment relevance: each unit (sentence, line, chat turn) ranked by the cosine
+    /// similarity of its sentence embedding (all-MiniLM-L6-v2) to the latest question's
+    /// (`prune/segment.rs`; needs the `embed` feature and `joule fetch minilm`).
+    Segment,
 }
 
 impl Strategy {
     pub fn name(&self) -> &'static str {
         match self {
             Strategy::EarlyLayer { .. } => "early-layer",
+            Strategy::Segment => "segment",
         }
     }
 
@@ -96,8 +107,9 @@ impl Strategy {
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "early-layer" | "gemfilter" => Ok(Strategy::EarlyLayer { layer: None, rows: 8 }),
+            "segment" => Ok(Strategy::Segment),
             _ => Err(Error::InvalidArgument(format!(
-                "unknown pruning strategy {s:?} (known: early-layer)"
+                "unknown pruning strategy {s:?} (known: early-layer, segment)"
             ))),
         }
     }
@@ -138,7 +150,8 @@ pub struct PruneReport {
 
 /// Which of `tokens` (the prompt's new part, to be appended after the `kv` cache's
 /// slots) to keep under `opts`, whole `units` at a time (token by token without them).
-/// The cache is left as it was found.
+/// `segment` carries the units' text for [`Strategy::Segment`]. The cache is left as it
+/// was found.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn choose(
     model: &Model,
@@ -148,6 +161,7 @@ pub(crate) fn choose(
     tokens: &[u32],
     protected: &Protected,
     units: &[Range<usize>],
+    segment: Option<&SegmentInput>,
     opts: &PruneOptions,
 ) -> Result<Vec<bool>> {
     let budget = opts.budget.tokens_of(tokens.len())?;
@@ -159,6 +173,11 @@ pub(crate) fn choose(
         Strategy::EarlyLayer { layer, rows } => {
             let layer = early_layer::filter_layer(model, layer)?;
             early_layer::scores(model, pool, state, kv, tokens, layer, rows)?
+        }
+        Strategy::Segment => {
+            let input = segment
+                .ok_or_else(|| Error::Internal("the segment strategy was given no text".into()))?;
+            segment::scores(input, units, tokens.len())?
         }
     };
     // Protected tokens (the attention sinks among them) are kept anyway: their scores
