@@ -33,7 +33,9 @@ impl From<Error> for JouleError {
     fn from(error: Error) -> Self {
         let message = error.to_string();
         match error {
-            Error::ModelNotFound { .. } => JouleError::ModelNotFound(message),
+            Error::ModelNotFound { .. } | Error::EmbedModelMissing { .. } => {
+                JouleError::ModelNotFound(message)
+            }
             Error::Gguf(_)
             | Error::Quant(_)
             | Error::Io { .. }
@@ -42,7 +44,8 @@ impl From<Error> for JouleError {
             | Error::NonFiniteWeights { .. }
             | Error::NonFiniteActivations { .. }
             | Error::Tokenizer(_)
-            | Error::Template(_) => JouleError::BadModelFile(message),
+            | Error::Template(_)
+            | Error::EmbedModel { .. } => JouleError::BadModelFile(message),
             // A path that is a directory, a device, unreadable: the caller passed it.
             Error::Path(_) | Error::Write(_) | Error::SessionFile(_) => {
                 JouleError::InvalidArgument(message)

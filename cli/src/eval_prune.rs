@@ -30,7 +30,7 @@ pub struct PruneEvalArgs {
     #[arg(long, default_value_t = 2)]
     seeds: u64,
     /// Pruning strategies (each is run at every budget of --keep): early-layer, self-info,
-    /// snapkv.
+    /// snapkv, segment (segment needs `joule fetch minilm`).
     #[arg(long, value_delimiter = ',', default_value = "early-layer")]
     prune: Vec<String>,
     /// Budgets: ratios (0.1, 10%) or token counts (default 0.1,0.2; with --calibrate

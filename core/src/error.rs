@@ -79,6 +79,16 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    #[error(
+        "embedding model file {path} not found: the segment pruning strategy needs \
+         all-MiniLM-L6-v2; get it with `joule fetch minilm` (into the model directory's \
+         minilm/) or name its directory (EngineOptions::embed_dir)"
+    )]
+    EmbedModelMissing { path: PathBuf },
+
+    #[error("embedding model {path}: {message}")]
+    EmbedModel { path: PathBuf, message: String },
+
     #[error(transparent)]
     Sampling(#[from] SamplingError),
 

@@ -38,6 +38,10 @@ mod kv_evict;
 mod model_errors;
 mod prune;
 mod prune_snapkv;
+// The segment strategy needs the `embed` feature (on when the CLI is in the build, as in
+// `cargo test --workspace`).
+#[cfg(feature = "embed")]
+mod prune_segment;
 mod quant_ggml_parity;
 mod quant_properties;
 mod quant_real_models;

@@ -237,9 +237,18 @@ impl<'a> CaseRun<'a> {
                         )?;
                         self.kept = c.map(|c| c.keep.iter().filter(|k| **k).count());
                     }
+                    Some(PruneOptions { strategy: Strategy::Segment, .. }) => {
+                        return Err(Error::InvalidArgument(
+                            "bench --prune segment: segment ranks sentences by their meaning, \
+                             and bench prompts are random tokens; measure it with \
+                             `joule eval prune --prune segment`"
+                                .into(),
+                        ));
+                    }
                     Some(opts) => {
+                        let (p, none) = (&protected, None);
                         let keep =
-                            prune::choose(model, pool, state, kv, &tokens, &protected, &[], opts)?;
+                            prune::choose(model, pool, state, kv, &tokens, p, &[], none, opts)?;
                         let kept: Vec<u32> = tokens
                             .iter()
                             .zip(&keep)

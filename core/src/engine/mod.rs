@@ -90,6 +90,8 @@ pub struct Engine {
     options: EngineOptions,
     context: usize,
     meter: Option<EnergyMeter>,
+    /// The segment pruning strategy's embedding model, loaded when first used.
+    embed_cache: crate::prune::EmbedCache,
 }
 
 impl Engine {
@@ -100,7 +102,22 @@ impl Engine {
             let hint = "; get it with `joule fetch` (or pass the path of a GGUF file)".to_string();
             return Err(Error::ModelNotFound { path: path.to_path_buf(), hint });
         }
+        // why: `joule fetch minilm` puts the embedding model next to the GGUF files.
+        let embed_dir = path.parent().map(|p| p.join(crate::prune::EMBED_SUBDIR));
+        let options = EngineOptions { embed_dir: options.embed_dir.or(embed_dir), ..options };
         Self::from_file(GgufFile::open(path)?, options)
+    }
+
+    /// Where the segment pruning strategy's embedding model is read from.
+    pub fn embed_dir(&self) -> std::path::PathBuf {
+        match &self.options.embed_dir {
+            Some(dir) => dir.clone(),
+            None => model_dir(Path::new(".")).join(crate::prune::EMBED_SUBDIR),
+        }
+    }
+
+    pub(crate) fn embed_cache(&self) -> &crate::prune::EmbedCache {
+        &self.embed_cache
     }
 
     internal_fn! {
@@ -166,6 +183,7 @@ impl Engine {
             options,
             context,
             meter,
+            embed_cache: Default::default(),
         }))
     }
     }

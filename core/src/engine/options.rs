@@ -111,6 +111,10 @@ pub struct EngineOptions {
     /// the best source (RAPL, battery, platform probe, else an estimate).
     #[serde(skip, default = "default_energy")]
     pub energy: Option<EnergyConfig>,
+    /// Directory of the `segment` pruning strategy's embedding model (`model.onnx`,
+    /// `tokenizer.json`). None: `minilm/` next to the GGUF file given to
+    /// `Engine::load` (where `joule fetch minilm` puts it).
+    pub embed_dir: Option<std::path::PathBuf>,
 }
 
 fn default_energy() -> Option<EnergyConfig> {
@@ -129,6 +133,7 @@ impl Default for EngineOptions {
             sampling: SamplingParams::default(),
             max_tokens: DEFAULT_MAX_TOKENS,
             energy: default_energy(),
+            embed_dir: None,
         }
     }
 }

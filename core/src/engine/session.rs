@@ -409,8 +409,19 @@ impl Session {
         let (model, pool) = (engine.model(), engine.pool());
         let before = self.kv.tokens().to_vec();
         let units = prune::sentence_units(new, |t| tokenizer.token_to_piece(t, true));
+        let segment = segment_input(&engine, new, reused, spans, &units, opts);
         let kv = &mut self.kv;
-        let keep = prune::choose(model, pool, &mut self.state, kv, new, &protected, &units, opts)?;
+        let keep = prune::choose(
+            model,
+            pool,
+            &mut self.state,
+            kv,
+            new,
+            &protected,
+            &units,
+            segment.as_ref(),
+            opts,
+        )?;
         let mut run = before[self.kv.len()..].to_vec();
         run.extend(new.iter().zip(&keep).filter(|(_, k)| **k).map(|(t, _)| *t));
         self.map.push(new, &keep);
@@ -619,4 +630,37 @@ impl Session {
 
 fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The text the segment strategy ranks (None for the other strategies): each unit's,
+/// and the question's, which is the latest message (the span of `spans` that ends the
+/// prompt) or, without one, the prompt's last `keep_last` tokens. Special tokens are
+/// left out: they are template, not content.
+fn segment_input<'e>(
+    engine: &'e Engine,
+    new: &[u32],
+    reused: usize,
+    spans: &[std::ops::Range<usize>],
+    units: &[std::ops::Range<usize>],
+    opts: &PruneOptions,
+) -> Option<prune::SegmentInput<'e>> {
+    if opts.strategy != prune::Strategy::Segment {
+        return None;
+    }
+    let tokenizer = engine.tokenizer();
+    let piece = |t: u32| {
+        if tokenizer.is_special(t) { Vec::new() } else { tokenizer.token_to_piece(t, false) }
+    };
+    let end = reused + new.len();
+    let latest = spans
+        .iter()
+        .find(|s| s.end == end && s.start >= reused)
+        .map(|s| s.start - reused..s.end - reused);
+    let query = prune::query_range(new.len(), latest, opts.keep_last);
+    Some(prune::SegmentInput {
+        cache: engine.embed_cache(),
+        dir: engine.embed_dir(),
+        unit_texts: prune::unit_texts(new, units, piece),
+        query: prune::text_of(&new[query], piece),
+    })
 }

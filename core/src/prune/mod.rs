@@ -12,7 +12,10 @@
 
 mod calibration;
 mod early_layer;
+#[cfg(feature = "embed")]
+pub mod embed;
 mod protect;
+mod segment;
 mod self_info;
 pub(crate) mod snapkv;
 
@@ -26,6 +29,9 @@ use crate::threads::ThreadPool;
 
 pub use calibration::{Calibration, Limits};
 pub use protect::Protected;
+pub use segment::EMBED_SUBDIR;
+pub(crate) use segment::{EmbedCache, SegmentInput};
+pub(crate) use segment::{query_range, text_of, unit_texts};
 
 /// How many prompt tokens to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -92,6 +98,10 @@ pub enum Strategy {
     /// SnapKV-style: prefill everything, then keep the cache slots the last `window`
     /// prompt rows attend to most (see `snapkv.rs`); does not shorten prefill.
     SnapKv { window: usize },
+    /// Segment relevance: each unit (sentence, line, chat turn) ranked by the cosine
+    /// similarity of its sentence embedding (all-MiniLM-L6-v2) to the latest question's
+    /// (`prune/segment.rs`; needs the `embed` feature and `joule fetch minilm`).
+    Segment,
 }
 
 impl Strategy {
@@ -100,6 +110,7 @@ impl Strategy {
             Strategy::EarlyLayer { .. } => "early-layer",
             Strategy::SelfInfo { .. } => "self-info",
             Strategy::SnapKv { .. } => "snapkv",
+            Strategy::Segment => "segment",
         }
     }
 
@@ -125,7 +136,7 @@ impl Strategy {
     pub fn layer(&self) -> Option<usize> {
         match *self {
             Strategy::EarlyLayer { layer, .. } | Strategy::SelfInfo { layer } => layer,
-            Strategy::SnapKv { .. } => None,
+            Strategy::SnapKv { .. } | Strategy::Segment => None,
         }
     }
 
@@ -135,8 +146,9 @@ impl Strategy {
             "early-layer" | "gemfilter" => Ok(Strategy::EarlyLayer { layer: None, rows: 8 }),
             "self-info" | "selective-context" => Ok(Strategy::SelfInfo { layer: None }),
             "snapkv" => Ok(Strategy::SnapKv { window: snapkv::DEFAULT_WINDOW }),
+            "segment" => Ok(Strategy::Segment),
             _ => Err(Error::InvalidArgument(format!(
-                "unknown pruning strategy {s:?} (known: early-layer, self-info, snapkv)"
+                "unknown pruning strategy {s:?} (known: early-layer, self-info, snapkv, segment)"
             ))),
         }
     }
@@ -177,7 +189,8 @@ pub struct PruneReport {
 
 /// Which of `tokens` (the prompt's new part, to be appended after the `kv` cache's
 /// slots) to keep under `opts`, whole `units` at a time (token by token without them).
-/// The cache is left as it was found.
+/// `segment` carries the units' text for [`Strategy::Segment`]. The cache is left as it
+/// was found.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn choose(
     model: &Model,
@@ -187,6 +200,7 @@ pub(crate) fn choose(
     tokens: &[u32],
     protected: &Protected,
     units: &[Range<usize>],
+    segment: Option<&SegmentInput>,
     opts: &PruneOptions,
 ) -> Result<Vec<bool>> {
     let budget = opts.budget.tokens_of(tokens.len())?;
@@ -205,6 +219,11 @@ pub(crate) fn choose(
         }
         // It compresses the cache after prefill: `snapkv::prefill_compress`.
         Strategy::SnapKv { .. } => return Err(Error::Internal("snapkv does not choose".into())),
+        Strategy::Segment => {
+            let input = segment
+                .ok_or_else(|| Error::Internal("the segment strategy was given no text".into()))?;
+            segment::scores(input, units, tokens.len())?
+        }
     };
     // Protected tokens (the attention sinks among them) are kept anyway: their scores
     // must not spill onto neighbours.
