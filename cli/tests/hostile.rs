@@ -479,6 +479,12 @@ fn pruning_and_eviction_settings_are_clear_errors() {
         (with(&["--prune", "early-layer", "--keep", "0"]), 1, "keeps nothing"),
         (with(&["--prune", "self-info", "--prune-layer", "9"]), 1, "exit layer 9 is outside"),
         (with(&["--keep", "0.5"]), 2, "--prune"),
+        (with(&["--prune", "segment"]), 1, "bench prompts are random tokens"),
+        (
+            vec!["run", "-m", "tiny.gguf", "--prune", "snapkv", "--prune-window", "0", "hi"],
+            1,
+            "window of 0",
+        ),
         (
             vec!["bench", "-m", "tiny.gguf", "-p", "0", "-n", "16", "--evict-context", "3"],
             1,

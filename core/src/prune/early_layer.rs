@@ -53,11 +53,9 @@ pub(super) fn scores(
     if rows == 0 {
         return Err(Error::InvalidArgument("prune: 0 attention rows rank nothing".into()));
     }
-    let start = kv.len();
-    let result = probe_pass(model, pool, state, kv, tokens, layer, rows);
-    state.set_probe(Probe::default());
-    kv.truncate(start);
-    result
+    super::scoring_pass(state, kv, |state, kv| {
+        probe_pass(model, pool, state, kv, tokens, layer, rows)
+    })
 }
 
 fn probe_pass(

@@ -235,6 +235,21 @@ pub(crate) fn choose(
     Ok(select_units(&scores, &protected, budget, units))
 }
 
+/// Runs a scoring `pass` over tokens appended to the cache, then puts the probe and the
+/// cache back as they were, whatever the pass returned (a sliding-window cache may come
+/// back shorter: read `kv.len()`).
+fn scoring_pass<T>(
+    state: &mut ForwardState,
+    kv: &mut KvCache,
+    pass: impl FnOnce(&mut ForwardState, &mut KvCache) -> Result<T>,
+) -> Result<T> {
+    let start = kv.len();
+    let result = pass(state, kv);
+    state.set_probe(crate::model::Probe::default());
+    kv.truncate(start);
+    result
+}
+
 /// Neighbours of a token share its score (as SnapKV pools, with a kernel of 7): attention
 /// picks out single tokens of a fact, and a number or name cut in pieces is no fact.
 const POOL_RADIUS: usize = 3;

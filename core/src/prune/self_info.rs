@@ -41,31 +41,18 @@ pub(super) fn scores(
     tokens: &[u32],
     layer: usize,
 ) -> Result<Vec<f32>> {
-    let start = kv.len();
-    let result = surprisal_pass(model, pool, state, kv, tokens, layer);
-    state.set_probe(Probe::default());
-    kv.truncate(start);
-    result
-}
-
-fn surprisal_pass(
-    model: &Model,
-    pool: &ThreadPool,
-    state: &mut ForwardState,
-    kv: &mut KvCache,
-    tokens: &[u32],
-    layer: usize,
-) -> Result<Vec<f32>> {
-    state.set_probe(Probe { layers: Some(layer), early_exit: true, ..Probe::default() });
-    let mut scores = Vec::with_capacity(tokens.len());
-    scores.push(0.0);
-    let batch = state.max_batch();
-    for (i, chunk) in tokens.chunks(batch).enumerate() {
-        forward(model, pool, state, kv, chunk, Logits::None)?;
-        // Row j of this chunk predicts token i * batch + j + 1.
-        let from = i * batch + 1;
-        let next = &tokens[from..(from + chunk.len()).min(tokens.len())];
-        scores.extend(state.early_exit_surprisal(model, pool, next)?);
-    }
-    Ok(scores)
+    super::scoring_pass(state, kv, |state, kv| {
+        state.set_probe(Probe { layers: Some(layer), early_exit: true, ..Probe::default() });
+        let mut scores = Vec::with_capacity(tokens.len());
+        scores.push(0.0);
+        let batch = state.max_batch();
+        for (i, chunk) in tokens.chunks(batch).enumerate() {
+            forward(model, pool, state, kv, chunk, Logits::None)?;
+            // Row j of this chunk predicts token i * batch + j + 1.
+            let from = i * batch + 1;
+            let next = &tokens[from..(from + chunk.len()).min(tokens.len())];
+            scores.extend(state.early_exit_surprisal(model, pool, next)?);
+        }
+        Ok(scores)
+    })
 }
